@@ -1,0 +1,104 @@
+"""Keyword search: a thin layer over bm25s (index, query, save/load without pickle).
+
+The tokenizer is bm25s's (scikit-learn word pattern, English stopwords) with
+an optional PyStemmer stemmer picked by language name; the name is saved with
+the index so queries are tokenised the same way as the documents.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ladder.errors import LadderError
+
+PARAMS_FILE = "ladder_bm25.json"
+
+
+@lru_cache(maxsize=4)
+def _stemmer(language: str | None):
+    if not language:
+        return None
+    import Stemmer
+
+    try:
+        return Stemmer.Stemmer(language)
+    except KeyError:
+        raise LadderError(
+            f"unknown stemmer language '{language}'; choose one of: {', '.join(Stemmer.algorithms())}, or none"
+        ) from None
+
+
+class BM25:
+    """`BM25(stemmer="english").index(texts)`, then `.search(queries, k) -> (ids, scores)`."""
+
+    def __init__(self, stemmer: str | None = "english", stopwords: str | None = "en",
+                 k1: float = 1.5, b: float = 0.75, method: str = "lucene"):
+        self.stemmer, self.stopwords = stemmer or None, stopwords or None
+        self.k1, self.b, self.method = k1, b, method
+        self.model = None  # bm25s.BM25
+        self.n_docs = 0
+
+    def tokenize(self, texts: Sequence[str], progress: bool = False):
+        import bm25s
+
+        return bm25s.tokenize(list(texts), stopwords=self.stopwords, stemmer=_stemmer(self.stemmer),
+                              show_progress=progress)
+
+    def index(self, texts: Sequence[str], progress: bool = False) -> "BM25":
+        import bm25s
+
+        if not texts:
+            raise LadderError("nothing to index: the corpus has no passages")
+        self.model = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
+        self.model.index(self.tokenize(texts, progress), show_progress=progress)
+        self.n_docs = len(texts)
+        return self
+
+    def search(self, queries: Sequence[str], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k passage positions and scores per query, shape (len(queries), k').
+
+        k' = min(k, number of passages). A query with no known words gets
+        all-zero scores (bm25s then returns arbitrary positions; callers drop
+        zero-score rows).
+        """
+        import bm25s
+
+        k = min(k, self.n_docs)
+        tokens = bm25s.tokenize(list(queries), stopwords=self.stopwords, stemmer=_stemmer(self.stemmer),
+                                return_ids=False, show_progress=False)
+        ids, scores = self.model.retrieve(tokens, k=k, show_progress=False, n_threads=0)
+        return ids, scores
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of one query against every passage, shape (n_passages,)."""
+        import bm25s
+
+        tokens = bm25s.tokenize([query], stopwords=self.stopwords, stemmer=_stemmer(self.stemmer),
+                                return_ids=False, show_progress=False)[0]
+        return np.asarray(self.model.get_scores(tokens), dtype=np.float32)
+
+    def save(self, out_dir: Path) -> None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.model.save(str(out_dir), allow_pickle=False)
+        params = {"stemmer": self.stemmer, "stopwords": self.stopwords, "k1": self.k1, "b": self.b,
+                  "method": self.method, "n_docs": self.n_docs}
+        (out_dir / PARAMS_FILE).write_text(json.dumps(params, indent=1))
+
+    @classmethod
+    def load(cls, in_dir: Path, mmap: bool = False) -> "BM25":
+        import bm25s
+
+        in_dir = Path(in_dir)
+        try:
+            p = json.loads((in_dir / PARAMS_FILE).read_text())
+        except FileNotFoundError:
+            raise LadderError(f"{in_dir}: not a ladder BM25 index ({PARAMS_FILE} missing); rebuild it with 'ladder index'") from None
+        self = cls(p["stemmer"], p["stopwords"], p["k1"], p["b"], p["method"])
+        self.model = bm25s.BM25.load(str(in_dir), mmap=mmap, allow_pickle=False)
+        self.n_docs = p["n_docs"]
+        return self

