@@ -1,0 +1,1 @@
+"""Training: LoRA fine-tuning (lora.py), distillation (distill.py), DDP (ddp.py), pretraining, and the HF/GGUF bridge (hf.py)."""
