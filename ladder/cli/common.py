@@ -1,0 +1,51 @@
+"""Options, progress bars and console shared by the CLI commands."""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any, Callable, Iterator
+
+import click
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def rung_options(f: Callable) -> Callable:
+    f = click.option("--seed", default=0, show_default=True, help="Seed for demo selection.")(f)
+    f = click.option("--selector", default=None, help="Few-shot demos: fixed, random, balanced, similar.")(f)
+    f = click.option("--k", type=int, default=None, help="Few-shot demos (or rag passages) per prompt.")(f)
+    return f
+
+
+def common_options(f: Callable) -> Callable:
+    f = click.option("--target", type=float, default=None, help="Quality target (overrides the task's).")(f)
+    f = click.option("--prices", "prices_file", default=None, type=click.Path(exists=True, dir_okay=False),
+                     help="TOML price table (cpu_hour, gpu_hour, [models.<name>]).")(f)
+    f = click.option("--concurrency", default=4, show_default=True,
+                     help="Requests in flight against an HTTP backend (local models run one at a time).")(f)
+    f = click.option("--base-url", default=None, help="OpenAI-compatible base URL (else OPENAI_BASE_URL).")(f)
+    f = click.option("--db", default=None, help="Run store (SQLite). Default: $LADDER_HOME/runs.db.")(f)
+    f = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(f)
+    f = click.option("--limit", type=int, default=None, help="Score a fixed, seeded sample of N test examples.")(f)
+    return f
+
+
+@contextlib.contextmanager
+def progress_bar(quiet: bool = False) -> Iterator[Callable[[str, str, int], Callable[[int, int], None]]]:
+    """Yields start(rung, model, total) -> update(done, total); bars go to stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("eta"), TimeRemainingColumn(), console=console(stderr=True),
+                    disable=not sys.stderr.isatty() and quiet)
+
+    def start(rung: str, model: str, total: int) -> Callable[[int, int], None]:
+        tid = prog.add_task(f"{rung:<10} {model}", total=total)
+        return lambda done, tot: prog.update(tid, completed=done, total=tot)
+
+    with prog:
+        yield start

@@ -1,0 +1,195 @@
+"""`ladder models | run | climb | demo | serve`: thin over ladder.climb and friends."""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from typing import Any, Callable
+
+import click
+
+from ladder.cli.common import common_options, console, progress_bar, rung_options
+
+DEFAULT_RUNGS = "zero-shot,few-shot"
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def models(as_json: bool) -> None:
+    """List the bundled models, whether they are installed, and how to add one.
+
+    \b
+    Example:
+      ladder models
+    """
+    from ladder.models.bundled import BUNDLED, install_hint, is_installed
+
+    rows = [{"name": b.name, "params": b.params, "chat": b.chat, "tier": b.tier, "installed": is_installed(b.name),
+             "sha256": b.sha256, "license": b.license, "install": install_hint(b)} for b in BUNDLED.values()]
+    if as_json:
+        click.echo(json.dumps({"models": rows}, indent=2))
+        return
+    from rich.table import Table
+
+    t = Table(title="Bundled models (also: any .gguf path, or openai/<model> with --base-url)")
+    for col in ("name", "params", "use", "installed", "sha256"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["name"], f"{r['params'] / 1e6:.0f}M", "chat" if r["chat"] else "base (training only)",
+                  "yes" if r["installed"] else f"no: {r['install']}", r["sha256"][:12])
+    console().print(t)
+
+
+def _options(k: int | None, selector: str | None, seed: int) -> dict[str, dict[str, Any]]:
+    few: dict[str, Any] = {"seed": seed}
+    if k is not None:
+        few["k"] = k
+    if selector:
+        few["selector"] = selector
+    return {"few-shot": few, "rag": {"k": k} if k else {}}
+
+
+@click.command()
+@click.argument("task_file", type=click.Path(dir_okay=False))
+@click.option("--rung", default="zero-shot", show_default=True, help="zero-shot, few-shot, rag, finetune, pretrain.")
+@click.option("--model", "model_spec", default="smollm2-135m", show_default=True,
+              help="Bundled name, path to a .gguf, or openai/<model>.")
+@rung_options
+@common_options
+@click.option("--show", default=0, help="Print the first N predictions.")
+def run(task_file: str, rung: str, model_spec: str, k: int | None, selector: str | None, seed: int,
+        limit: int | None, as_json: bool, db: str | None, base_url: str | None, concurrency: int,
+        prices_file: str | None, target: float | None, show: int) -> None:
+    """Evaluate one rung with one model on a task's test split.
+
+    \b
+    Example:
+      ladder run task.toml --rung few-shot --model qwen2.5-coder-0.5b --limit 200
+    """
+    from ladder.climb import run_rung
+    from ladder.cost import load_prices
+    from ladder.store import Store
+    from ladder.task import load_task
+
+    task = load_task(task_file)
+    if target is not None:
+        task.target = target
+    store = Store(db)
+    with progress_bar(as_json) as start:
+        row, res = run_rung(task, rung, model_spec, store=store, options=_options(k, selector, seed).get(rung),
+                            limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
+                            progress=start(rung, model_spec, len(task.test) if not limit else min(limit, len(task.test))),
+                            base_url=base_url)
+    if as_json:
+        click.echo(json.dumps({"row": asdict(row), "predictions": res.rows}, indent=2, default=str))
+        return
+    print_rows([row], task.target)
+    for r in res.rows[:show]:
+        mark = "✓" if r["score"] else "✗"
+        console().print(f"{mark} [dim]{str(r['input'])[:80]}[/dim] -> {r['output']!r} (expected {r['expected']!r})")
+
+
+@click.command()
+@click.argument("task_file", type=click.Path(dir_okay=False))
+@click.option("--models", "model_list", default=None,
+              help="Comma-separated models, climbed small -> large. Default: the installed bundled chat models.")
+@click.option("--rungs", default=DEFAULT_RUNGS, show_default=True, help="Comma-separated rungs, or 'all'.")
+@click.option("--all", "all_rows", is_flag=True, help="Evaluate every (rung, model), not only up to the first good one.")
+@rung_options
+@common_options
+def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, k: int | None, selector: str | None,
+          seed: int, limit: int | None, as_json: bool, db: str | None, base_url: str | None, concurrency: int,
+          prices_file: str | None, target: float | None) -> None:
+    """Climb the rungs across models and recommend the cheapest approach that reaches the target.
+
+    \b
+    Examples:
+      ladder climb task.toml --models smollm2-135m,qwen2.5-coder-0.5b --target 0.8
+      ladder climb task.toml --all --json > climb.json
+    """
+    from ladder.climb import climb as do_climb
+    from ladder.cost import load_prices
+    from ladder.errors import LadderError
+    from ladder.models.bundled import DEFAULT_MODELS, is_installed
+    from ladder.rungs import RUNGS
+    from ladder.store import Store
+    from ladder.task import load_task
+
+    task = load_task(task_file)
+    if target is not None:
+        task.target = target
+    specs = [m.strip() for m in model_list.split(",")] if model_list else [m for m in DEFAULT_MODELS if is_installed(m)]
+    if not specs:
+        raise LadderError("no models to climb with; install the bundled ones ('make install') or pass --models")
+    wanted = list(RUNGS) if rungs == "all" else [r.strip() for r in rungs.split(",")]
+    if rungs == "all" and not task.corpus:
+        wanted = [r for r in wanted if r not in ("rag", "pretrain")]
+    for r in wanted:
+        if r not in RUNGS:
+            raise LadderError(f"unknown rung '{r}'; choose from: {', '.join(RUNGS)} (or 'all')")
+    store = Store(db)
+    with progress_bar(as_json) as start:
+        result = do_climb(task, specs, wanted, store=store, all_rows=all_rows, options=_options(k, selector, seed),
+                          limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
+                          on_start=start, base_url=base_url)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    print_rows(result.rows, task.target)
+    console().print(result.recommendation)
+
+
+def print_rows(rows: list[Any], target: float | None) -> None:
+    from rich.table import Table
+
+    def money(x: float | None) -> str:
+        return "n/a" if x is None else f"${x:.4f}"
+
+    t = Table(title=f"target {target}" if target is not None else None)
+    for col in ("rung", "model", "score [95% CI]", "n", "p50 / p95 latency", "$/1k req", "one-time $",
+                "$/1k amortised", "target"):
+        t.add_column(col, justify="right" if col not in ("rung", "model") else "left")
+    for r in rows:
+        mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[r.meets_target]
+        t.add_row(r.rung, r.model, f"{r.score:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]", str(r.n),
+                  f"{r.latency_p50 * 1000:.0f} / {r.latency_p95 * 1000:.0f} ms", money(r.cost_per_1k),
+                  money(r.one_time_cost), money(r.amortised_per_1k), mark)
+    console().print(t)
+
+
+@click.command()
+@click.option("--out", default="demo/wiki-topics", show_default=True, help="Folder to write the task into.")
+@click.option("--test-size", default=300, show_default=True)
+def demo(out: str, test_size: int) -> None:
+    """Write the bundled demo task (Wikipedia lead section -> topic) to a folder.
+
+    \b
+    Example:
+      ladder demo --out demo/wiki-topics && ladder climb demo/wiki-topics/task.toml --limit 100
+    """
+    from ladder.data.wiki_topics import build
+
+    path = build(out, n_test=test_size)
+    click.echo(str(path))
+
+
+@click.command()
+@click.argument("task_file", type=click.Path(dir_okay=False))
+@click.option("--rung", default="zero-shot", show_default=True)
+@click.option("--model", "model_spec", default="smollm2-135m", show_default=True)
+@rung_options
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8321, show_default=True)
+@click.option("--base-url", default=None, help="For openai/<model>: the server's base URL.")
+def serve(task_file: str, rung: str, model_spec: str, k: int | None, selector: str | None, seed: int,
+          host: str, port: int, base_url: str | None) -> None:
+    """Serve a compiled program over HTTP: POST /predict {"fields": {...}} -> {"output": ...}.
+
+    \b
+    Example:
+      ladder serve task.toml --rung few-shot --model qwen2.5-coder-0.5b --port 8321
+      curl -s localhost:8321/predict -d '{"fields": {"text": "Paris is the capital of France."}}'
+    """
+    from ladder.server import serve_program
+
+    serve_program(task_file, rung, model_spec, _options(k, selector, seed).get(rung), host, port, base_url)

@@ -1,0 +1,165 @@
+"""The advisor: rungs in cost order, each across models small -> large; stop at the first
+(rung, model) whose score reaches the target (unless asked for all), then recommend the
+cheapest row that is good enough.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from ladder.cost import amortised_per_1k, load_prices, per_1k, usage_cost
+from ladder.evaluate import EvalResult, evaluate
+from ladder.models import load_model, model_size
+from ladder.rungs import RUNGS, get_rung
+from ladder.rungs.base import Program
+from ladder.store import CachedModel, Store, digest
+from ladder.task import Task
+
+PROMPT_RUNGS = ["zero-shot", "few-shot"]
+
+
+@dataclass
+class Row:
+    rung: str
+    model: str
+    metric: str
+    score: float
+    ci_low: float
+    ci_high: float
+    n: int
+    tokens_in: int
+    tokens_out: int
+    seconds: float
+    cpu_seconds: float
+    latency_p50: float
+    latency_p95: float
+    cost_per_1k: float | None
+    one_time_cost: float
+    amortised_per_1k: float | None
+    meets_target: bool | None
+    model_hash: str
+    config: dict[str, Any] = field(default_factory=dict)
+    errors: int = 0
+    cached: int = 0
+
+
+@dataclass
+class ClimbResult:
+    task: dict[str, Any]
+    rows: list[Row]
+    recommendation: str
+    best: Row | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "rows": [asdict(r) for r in self.rows], "recommendation": self.recommendation,
+                "best": asdict(self.best) if self.best else None}
+
+
+def test_sample(task: Task, limit: int | None, seed: int = 0) -> list[dict]:
+    """A fixed, seeded sample of the test split (all of it without a limit)."""
+    if not limit or limit >= len(task.test):
+        return task.test
+    idx = sorted(random.Random(seed).sample(range(len(task.test)), limit))
+    return [task.test[i] for i in idx]
+
+
+def run_rung(task: Task, rung: str, model_spec: str, *, store: Store, options: dict[str, Any] | None = None,
+             limit: int | None = None, concurrency: int = 1, prices: dict[str, Any] | None = None,
+             progress: Callable[[int, int], None] | None = None, base_url: str | None = None) -> tuple[Row, EvalResult]:
+    """Compile one rung with one model, evaluate it on the (sampled) test split, and cost it."""
+    prices = prices or load_prices(task.prices)
+    model = CachedModel(load_model(model_spec, base_url=base_url), store)
+    program: Program = get_rung(rung)(task, model, dict(options or {}))
+    examples = test_sample(task, limit)
+    scorer = None
+    if task.metric == "judge":
+        from ladder.judge import make_judge
+
+        scorer = make_judge(task, store, base_url=base_url)
+    run_key = digest(task.fingerprint(), program.describe(), model.fingerprint, len(examples), task.judge)
+    store.start_run(run_key, task=task.name, task_fp=task.fingerprint(), rung=rung, model=model_spec,
+                    model_fp=model.fingerprint, config=program.describe(), n=len(examples))
+    res = evaluate(program, examples, task.metric, expected=task.expected, render=task.render, store=store,
+                   run_key=run_key, concurrency=concurrency if not model.local else 1, progress=progress,
+                   scorer=scorer)
+    row = to_row(task, rung, model_spec, model, program, res, prices)
+    store.finish_run(run_key, asdict(row))
+    return row, res
+
+
+def to_row(task: Task, rung: str, spec: str, model: Any, program: Program, res: EvalResult,
+           prices: dict[str, Any]) -> Row:
+    running = per_1k(usage_cost(res.usage, spec, model.local, prices), res.n)
+    one_time = usage_cost(program.one_time, spec, True, prices) or 0.0
+    return Row(
+        rung=rung, model=spec, metric=res.metric, score=res.score, ci_low=res.ci_low, ci_high=res.ci_high, n=res.n,
+        tokens_in=res.usage.tokens_in, tokens_out=res.usage.tokens_out, seconds=res.usage.seconds,
+        cpu_seconds=res.usage.cpu_seconds, latency_p50=res.latency_p50, latency_p95=res.latency_p95,
+        cost_per_1k=running, one_time_cost=one_time, amortised_per_1k=amortised_per_1k(running, one_time, task.requests),
+        meets_target=None if task.target is None else res.score >= task.target,
+        model_hash=model.fingerprint, config={k: v for k, v in program.describe().items() if k not in ("rung", "model")},
+        errors=res.errors, cached=res.cached,
+    )
+
+
+def plan(models: list[str], rungs: list[str]) -> list[tuple[str, str]]:
+    """(rung, model) pairs in climbing order: rungs by cost, models small -> large."""
+    order = [r for r in RUNGS if r in rungs]
+    by_size = sorted(models, key=model_size)
+    return [(r, m) for r in order for m in by_size]
+
+
+def climb(task: Task, models: list[str], rungs: list[str] | None = None, *, store: Store, all_rows: bool = False,
+          options: dict[str, dict[str, Any]] | None = None, limit: int | None = None, concurrency: int = 1,
+          prices: dict[str, Any] | None = None, on_start: Callable[[str, str, int], Callable[[int, int], None]] | None = None,
+          on_row: Callable[[Row], None] | None = None, base_url: str | None = None) -> ClimbResult:
+    prices = prices or load_prices(task.prices)
+    rows: list[Row] = []
+    for rung, spec in plan(models, rungs or PROMPT_RUNGS):
+        progress = on_start(rung, spec, len(test_sample(task, limit))) if on_start else None
+        row, _ = run_rung(task, rung, spec, store=store, options=(options or {}).get(rung), limit=limit,
+                          concurrency=concurrency, prices=prices, progress=progress, base_url=base_url)
+        rows.append(row)
+        if on_row:
+            on_row(row)
+        if row.meets_target and not all_rows:
+            break
+    best, text = recommend(task, rows)
+    info = {"name": task.name, "source": task.source, "metric": task.metric, "target": task.target,
+            "n_test": len(test_sample(task, limit)), "n_train": len(task.train), "fingerprint": task.fingerprint(),
+            "requests": task.requests, "prices": {"cpu_hour": prices["cpu_hour"]}}
+    return ClimbResult(info, rows, text, best)
+
+
+def recommend(task: Task, rows: list[Row]) -> tuple[Row | None, str]:
+    """One paragraph: the cheapest row that meets the target, or the best one and what to try next."""
+    if not rows:
+        return None, "Nothing was evaluated."
+
+    def cost(r: Row) -> float:
+        return r.amortised_per_1k if r.amortised_per_1k is not None else float("inf")
+
+    def fmt(r: Row) -> str:
+        c = f"${cost(r):.4f} per 1,000 requests" if r.amortised_per_1k is not None else "an unpriced cost"
+        return (f"{r.rung} with {r.model} scores {r.score:.3f} {r.metric} (95% CI {r.ci_low:.3f}-{r.ci_high:.3f}, "
+                f"n={r.n}) at {c} and {r.latency_p50 * 1000:.0f} ms median latency")
+
+    if task.target is None:
+        best = max(rows, key=lambda r: (r.score, -cost(r)))
+        return best, (f"No target was set, so here is the best score: {fmt(best)}. Set `target` in the task "
+                      "(or --target) to get the cheapest approach that is good enough.")
+    good = [r for r in rows if r.meets_target]
+    if good:
+        best = min(good, key=cost)
+        sure = ("Its whole interval is above the target." if best.ci_low >= task.target else
+                f"Its interval reaches below the target {task.target}; score more test examples to be sure.")
+        return best, (f"Use {best.rung} with {best.model}: the cheapest evaluated approach that reaches the target "
+                      f"{task.target}. {fmt(best)}. {sure} Serve it with `ladder serve {task.source} --rung "
+                      f"{best.rung} --model {best.model}`.")
+    best = max(rows, key=lambda r: r.score)
+    tried = {r.rung for r in rows}
+    nxt = [r for r in RUNGS if r not in tried]
+    hint = f"Climb further: try {', '.join(nxt[:2])}" if nxt else "Try a larger model (e.g. an OpenAI-compatible server)"
+    return best, (f"Nothing evaluated reaches the target {task.target}. The best is {fmt(best)}. {hint}, "
+                  "add training examples, or revisit the target.")

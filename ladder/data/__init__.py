@@ -1,0 +1,1 @@
+"""Tasks and corpora built from data that installed packages ship."""

@@ -1,0 +1,155 @@
+"""evaluate(program, examples, metric) -> EvalResult: one call that returns data.
+
+Scores carry a 95% bootstrap interval; every prediction is kept (and, with a
+store, committed as it is made, so an interrupted run resumes where it
+stopped). Usage is the cost of producing the predictions, whether they were
+computed now or served from the cache, so a report does not change when it is
+re-run; `fresh_seconds` is what this invocation actually spent.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ladder.metrics import CORPUS, per_example_fn
+from ladder.models.base import Completion, PromptTooLong, Usage
+from ladder.task import Example
+
+BOOTSTRAP_SAMPLES = 1000
+
+
+@dataclass
+class EvalResult:
+    metric: str
+    score: float
+    ci_low: float
+    ci_high: float
+    n: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)  # summed over examples
+    latency_p50: float = 0.0
+    latency_p95: float = 0.0
+    errors: int = 0
+    cached: int = 0
+    fresh_seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("metric", "score", "ci_low", "ci_high", "n", "latency_p50",
+                                            "latency_p95", "errors", "cached", "fresh_seconds")}
+        return {**d, **self.usage.to_dict()}
+
+
+def bootstrap_ci(values: list[float] | np.ndarray, stat: Callable[[np.ndarray], float] = np.mean,
+                 samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of `stat` over resamples of `values` (or of indices, for corpus metrics).
+
+    >>> bootstrap_ci([1.0] * 10)
+    (1.0, 1.0)
+    """
+    arr = np.asarray(values)
+    if len(arr) == 0:
+        return 0.0, 0.0
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(arr), size=(samples, len(arr)))
+    stats = np.array([stat(arr[i]) for i in idx])
+    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
+
+
+def _macro_f1_indices(preds: list[str], refs: list[Any]) -> Callable[[np.ndarray], float]:
+    """Vectorised macro-F1 over a resample of example indices (for the bootstrap)."""
+    labels = sorted({str(r).strip().lower() for r in refs})
+    code = {lab: i for i, lab in enumerate(labels)}
+    r = np.array([code[str(x).strip().lower()] for x in refs])
+    p = np.array([code.get(str(x).strip().lower(), -1) for x in preds])
+    L = len(labels)
+
+    def stat(ix: np.ndarray) -> float:
+        rr, pp = r[ix], p[ix]
+        tp = np.bincount(rr[pp == rr], minlength=L)
+        fp = np.bincount(pp[(pp != rr) & (pp >= 0)], minlength=L)
+        fn = np.bincount(rr[pp != rr], minlength=L)
+        present = np.bincount(rr, minlength=L) > 0
+        f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
+        return float(f1[present].mean())
+
+    return stat
+
+
+def evaluate(
+    program: Callable[[Example], Completion],
+    examples: list[Example],
+    metric: str,
+    *,
+    expected: Callable[[Example], Any],
+    render: Callable[[Example], str] = str,
+    store: Any = None,
+    run_key: str | None = None,
+    concurrency: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    scorer: Callable[[str, Any, Example], float] | None = None,
+) -> EvalResult:
+    """Run `program` on every example and score it. `scorer` overrides the per-example metric (e.g. a judge)."""
+    t0 = time.perf_counter()
+    done: dict[int, dict[str, Any]] = store.predictions(run_key) if store is not None and run_key else {}
+    fn = scorer or _scorer(metric)
+    todo = [i for i in range(len(examples)) if i not in done]
+    if progress:
+        progress(len(done), len(examples))
+
+    def one(i: int) -> dict[str, Any]:
+        ex = examples[i]
+        try:
+            out = program(ex)
+        except PromptTooLong as e:  # one over-long input must not sink the run
+            return {"output": "", "usage": Usage().to_dict(), "error": str(e), "cached": False}
+        return {"output": out.text, "usage": out.usage.to_dict(), "error": None, "cached": out.cached}
+
+    def record(i: int, r: dict[str, Any]) -> None:
+        ex = examples[i]
+        r["score"] = fn(r["output"], expected(ex), ex) if fn else None
+        if store is not None and run_key:
+            store.put_prediction(run_key, i, r["output"], r["score"], r["usage"], r["error"])
+        done[i] = r
+        if progress:
+            progress(len(done), len(examples))
+
+    if concurrency > 1:
+        with ThreadPoolExecutor(concurrency) as pool:
+            for i, r in zip(todo, pool.map(one, todo)):
+                record(i, r)
+    else:
+        for i in todo:
+            record(i, one(i))
+
+    rows = []
+    for i, ex in enumerate(examples):
+        r = done[i]
+        rows.append({"idx": i, "input": render(ex), "expected": expected(ex), "output": r["output"],
+                     "score": r["score"], "usage": r["usage"], "error": r.get("error"), "cached": r.get("cached", True)})
+    preds = [r["output"] for r in rows]
+    refs = [r["expected"] for r in rows]
+    if metric in CORPUS:
+        stat = _macro_f1_indices(preds, refs)
+        idx = np.arange(len(rows))
+        score = stat(idx)
+        lo, hi = bootstrap_ci(idx, stat)
+    else:
+        vals = np.array([r["score"] for r in rows], dtype=float)
+        score = float(vals.mean()) if len(vals) else 0.0
+        lo, hi = bootstrap_ci(vals)
+    usage = sum((Usage.from_dict(r["usage"]) for r in rows), Usage())
+    lat = np.array([r["usage"]["seconds"] for r in rows]) if rows else np.zeros(1)
+    return EvalResult(
+        metric, score, lo, hi, len(rows), rows, usage,
+        float(np.percentile(lat, 50)), float(np.percentile(lat, 95)),
+        sum(1 for r in rows if r["error"]), sum(1 for r in rows if r["cached"]), time.perf_counter() - t0,
+    )
+
+
+def _scorer(metric: str) -> Callable[[str, Any, Example], float] | None:
+    f = per_example_fn(metric)
+    return (lambda pred, ref, ex: float(f(pred, ref))) if f else None

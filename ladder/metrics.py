@@ -1,0 +1,184 @@
+"""Metrics: plain functions, each with a worked example.
+
+A metric is either per-example, `f(prediction, reference) -> float` averaged
+over examples (accuracy, exact_match, token_f1, chrf, rouge_l), or
+corpus-level, `f(predictions, references) -> float` (macro_f1). The
+evaluator bootstraps either kind. A task may also name any "module:function"
+(per-example), or "judge" (an LLM with a rubric; see judge.py).
+"""
+from __future__ import annotations
+
+import importlib
+import re
+import string
+from collections import Counter
+from typing import Any, Callable
+
+from ladder.errors import TaskError
+
+
+def normalize(text: Any) -> str:
+    """Lowercase, drop punctuation and articles, squeeze spaces (SQuAD-style).
+
+    >>> normalize("The  Eiffel Tower!")
+    'eiffel tower'
+    """
+    t = str(text).lower()
+    t = "".join(ch for ch in t if ch not in set(string.punctuation))
+    t = re.sub(r"\b(a|an|the)\b", " ", t)
+    return " ".join(t.split())
+
+
+def _refs(reference: Any) -> list[str]:
+    return [str(r) for r in reference] if isinstance(reference, list) else [str(reference)]
+
+
+def accuracy(prediction: str, reference: Any) -> float:
+    """Label match, case and surrounding space ignored.
+
+    >>> accuracy(" Positive", "positive"), accuracy("negative", "positive")
+    (1.0, 0.0)
+    """
+    return float(any(str(prediction).strip().lower() == r.strip().lower() for r in _refs(reference)))
+
+
+def exact_match(prediction: str, reference: Any) -> float:
+    """SQuAD exact match after normalisation; a list of references counts any.
+
+    >>> exact_match("the Eiffel tower.", ["Eiffel Tower", "tower"])
+    1.0
+    """
+    return float(any(normalize(prediction) == normalize(r) for r in _refs(reference)))
+
+
+def token_f1(prediction: str, reference: Any) -> float:
+    """SQuAD token F1: overlap of normalised tokens; best over references.
+
+    >>> round(token_f1("in Paris France", "Paris"), 3)  # P=1/3, R=1 -> F1=0.5
+    0.5
+    """
+    best = 0.0
+    p = normalize(prediction).split()
+    for r in _refs(reference):
+        g = normalize(r).split()
+        common = sum((Counter(p) & Counter(g)).values())
+        if not p or not g:
+            best = max(best, float(p == g))
+        elif common:
+            prec, rec = common / len(p), common / len(g)
+            best = max(best, 2 * prec * rec / (prec + rec))
+    return best
+
+
+def _ngrams(s: str, n: int) -> Counter:
+    return Counter(s[i: i + n] for i in range(len(s) - n + 1))
+
+
+def chrf(prediction: str, reference: Any, n: int = 6, beta: float = 2.0) -> float:
+    """Character n-gram F-score (chrF, Popović 2015), n = 1..6, beta = 2, spaces removed; best over references.
+
+    >>> chrf("abc", "abc")
+    1.0
+    >>> round(chrf("ab", "abc"), 3)  # P=1, R=(2/3+1/2)/2=7/12; F2 = 5PR/(4P+R) = 0.636
+    0.636
+    """
+    best = 0.0
+    hyp = "".join(str(prediction).split())
+    for r in _refs(reference):
+        ref = "".join(r.split())
+        precs, recs = [], []
+        for k in range(1, n + 1):
+            h, g = _ngrams(hyp, k), _ngrams(ref, k)
+            if not h or not g:
+                continue
+            m = sum((h & g).values())
+            precs.append(m / sum(h.values()))
+            recs.append(m / sum(g.values()))
+        if not precs:
+            continue
+        p, rc = sum(precs) / len(precs), sum(recs) / len(recs)
+        if p + rc:
+            best = max(best, (1 + beta**2) * p * rc / (beta**2 * p + rc))
+    return best
+
+
+def rouge_l(prediction: str, reference: Any) -> float:
+    """ROUGE-L F1 over normalised tokens (longest common subsequence); best over references.
+
+    >>> round(rouge_l("the cat sat on mat", "the cat was on the mat"), 3)  # LCS "cat on mat"=3; P=3/4 R=3/4
+    0.75
+    """
+    best = 0.0
+    p = normalize(prediction).split()
+    for r in _refs(reference):
+        g = normalize(r).split()
+        if not p or not g:
+            continue
+        dp = [0] * (len(g) + 1)
+        for a in p:
+            prev = 0
+            for j, b in enumerate(g, 1):
+                cur = dp[j]
+                dp[j] = prev + 1 if a == b else max(dp[j], dp[j - 1])
+                prev = cur
+        lcs = dp[-1]
+        if lcs:
+            prec, rec = lcs / len(p), lcs / len(g)
+            best = max(best, 2 * prec * rec / (prec + rec))
+    return best
+
+
+def macro_f1(predictions: list[str], references: list[Any]) -> float:
+    """Unweighted mean of per-label F1 over the labels present in the references.
+
+    >>> macro_f1(["a", "a", "b", "b"], ["a", "b", "b", "b"])  # F1(a)=2/3, F1(b)=0.8
+    0.7333333333333334
+    """
+    refs = [str(r).strip().lower() for r in references]
+    preds = [str(p).strip().lower() for p in predictions]
+    scores = []
+    for label in sorted(set(refs)):
+        tp = sum(p == label and r == label for p, r in zip(preds, refs))
+        fp = sum(p == label and r != label for p, r in zip(preds, refs))
+        fn = sum(p != label and r == label for p, r in zip(preds, refs))
+        scores.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+PER_EXAMPLE: dict[str, Callable[[str, Any], float]] = {
+    "accuracy": accuracy,
+    "exact_match": exact_match,
+    "token_f1": token_f1,
+    "chrf": chrf,
+    "rouge_l": rouge_l,
+}
+CORPUS: dict[str, Callable[[list[str], list[Any]], float]] = {
+    "macro_f1": macro_f1,
+}
+SPECIAL = {"judge"}
+
+
+def check_metric_name(name: str) -> None:
+    if name in PER_EXAMPLE or name in CORPUS or name in SPECIAL:
+        return
+    if ":" in name:
+        module, _, func = name.partition(":")
+        try:
+            fn = getattr(importlib.import_module(module), func)
+        except (ImportError, AttributeError) as e:
+            raise TaskError(f"cannot import metric '{name}' ({e})") from None
+        if not callable(fn):
+            raise TaskError(f"metric '{name}' is not a function")
+        return
+    choices = ", ".join([*PER_EXAMPLE, *CORPUS, *SPECIAL, "a 'module:function'"])
+    raise TaskError(f"unknown metric '{name}'; choose one of: {choices}")
+
+
+def per_example_fn(name: str) -> Callable[[str, Any], float] | None:
+    """The per-example function for a metric name (None for corpus-level or judge)."""
+    if name in PER_EXAMPLE:
+        return PER_EXAMPLE[name]
+    if ":" in name:
+        module, _, func = name.partition(":")
+        return getattr(importlib.import_module(module), func)
+    return None

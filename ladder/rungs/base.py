@@ -1,0 +1,68 @@
+"""A Program answers one input. Every rung compiles a Task into one.
+
+The evaluator only calls `program(example) -> Completion` and reads
+`program.one_time` (what building it cost, e.g. training) and
+`program.config` (what identifies it, for run keys and reports).
+
+Subclasses usually override `messages()` only; `__call__` takes care of label
+sets: a backend that scores choices picks among the labels directly, any other
+backend answers in free text that is mapped onto the nearest label.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ladder.models.base import Completion, Message, Model, Usage, pick_choice
+from ladder.task import Example, Task
+
+FREE_TEXT_MAX_TOKENS = 256
+LABEL_MAX_TOKENS = 16
+
+
+def system_prompt(task: Task) -> str:
+    """The instruction, plus the allowed answers when the task has a label set."""
+    text = task.instruction.strip()
+    if task.labels:
+        text += "\nAnswer with exactly one of: " + ", ".join(task.labels) + "."
+    else:
+        text += "\nAnswer with the output only."
+    return text
+
+
+def demo_turns(task: Task, demos: list[Example]) -> list[Message]:
+    """Few-shot demonstrations as prior user/assistant turns (a shared, cacheable prefix)."""
+    turns: list[Message] = []
+    for ex in demos:
+        turns.append({"role": "user", "content": task.render(ex)})
+        turns.append({"role": "assistant", "content": str(task.expected(ex))})
+    return turns
+
+
+@dataclass
+class Program:
+    rung: str
+    task: Task
+    model: Model
+    config: dict[str, Any] = field(default_factory=dict)
+    one_time: Usage = field(default_factory=Usage)  # cost of building it (training, indexing)
+
+    def messages(self, example: Example) -> list[Message]:
+        return [
+            {"role": "system", "content": system_prompt(self.task)},
+            {"role": "user", "content": self.task.render(example)},
+        ]
+
+    def __call__(self, example: Example) -> Completion:
+        msgs = self.messages(example)
+        labels = self.task.labels
+        if labels and self.model.scores_choices:
+            return self.model.complete(msgs, choices=labels)
+        out = self.model.complete(msgs, max_tokens=LABEL_MAX_TOKENS if labels else FREE_TEXT_MAX_TOKENS)
+        if labels:
+            raw = out.text
+            out.text = pick_choice(raw, labels) or raw.strip()
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"rung": self.rung, "model": self.model.name, **self.config}

@@ -1,0 +1,93 @@
+"""Few-shot: k demonstrations from the train split, before the input.
+
+Selectors are small functions picked by name. `fixed`, `random` and
+`balanced` choose the demos once, so every prompt shares the same prefix and
+the llama.cpp backend reuses its KV cache instead of re-reading the demos.
+`similar` picks the k nearest train examples per input (by embedding).
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Any, Callable
+
+from ladder.errors import LadderError
+from ladder.models.base import Message, Model
+from ladder.rungs.base import Program, demo_turns, system_prompt
+from ladder.task import Example, Task, check_no_leak
+
+
+def select_fixed(task: Task, k: int, seed: int) -> list[Example]:
+    """The first k train examples, in file order."""
+    return task.train[:k]
+
+
+def select_random(task: Task, k: int, seed: int) -> list[Example]:
+    return random.Random(seed).sample(task.train, min(k, len(task.train)))
+
+
+def select_balanced(task: Task, k: int, seed: int) -> list[Example]:
+    """Round-robin over labels (shuffled per label, seeded) so no label dominates the demos."""
+    rng = random.Random(seed)
+    by_label: dict[str, list[Example]] = defaultdict(list)
+    for ex in task.train:
+        by_label[str(task.expected(ex))].append(ex)
+    for pool in by_label.values():
+        rng.shuffle(pool)
+    order = sorted(by_label)
+    rng.shuffle(order)
+    demos: list[Example] = []
+    while len(demos) < min(k, len(task.train)):
+        for label in order:
+            if by_label[label] and len(demos) < k:
+                demos.append(by_label[label].pop())
+    rng.shuffle(demos)
+    return demos
+
+
+SELECTORS: dict[str, Callable[[Task, int, int], list[Example]]] = {
+    "fixed": select_fixed,
+    "random": select_random,
+    "balanced": select_balanced,
+}
+PER_INPUT_SELECTORS = {"similar"}
+
+
+class FewShot(Program):
+    demos: list[Example]
+    pick: Callable[[Example], list[Example]] | None = None  # per-input selector
+
+    def messages(self, example: Example) -> list[Message]:
+        demos = self.pick(example) if self.pick else self.demos
+        return [
+            {"role": "system", "content": system_prompt(self.task)},
+            *demo_turns(self.task, demos),
+            {"role": "user", "content": self.task.render(example)},
+        ]
+
+
+def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> Program:
+    opts = options or {}
+    k, seed = int(opts.get("k", 8 if task.labels is None else max(4, min(len(task.labels), 12)))), int(opts.get("seed", 0))
+    selector = opts.get("selector", "balanced" if task.labels else "random")
+    if not task.train:
+        raise LadderError(f"{task.source}: few-shot needs a train split to draw demonstrations from")
+    prog = FewShot("few-shot", task, model, config={"k": k, "selector": selector, "seed": seed})
+    if selector in SELECTORS:
+        prog.demos = SELECTORS[selector](task, k, seed)
+        check_no_leak(task.test, prog.demos, "few-shot demos", _input_fields(task))
+    elif selector in PER_INPUT_SELECTORS:
+        from ladder.retrieval.similar import similar_selector
+
+        prog.demos = []
+        prog.pick = similar_selector(task, k)
+    else:
+        names = ", ".join([*SELECTORS, *PER_INPUT_SELECTORS])
+        raise LadderError(f"unknown selector '{selector}'; choose one of: {names}")
+    return prog
+
+
+def _input_fields(task: Task) -> list[str]:
+    from ladder.task import template_fields
+
+    return template_fields(task.input, task.source, "input")

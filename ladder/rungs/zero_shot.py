@@ -1,0 +1,12 @@
+"""Zero-shot: the instruction and the input, nothing else."""
+from __future__ import annotations
+
+from typing import Any
+
+from ladder.models.base import Model
+from ladder.rungs.base import Program
+from ladder.task import Task
+
+
+def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> Program:
+    return Program("zero-shot", task, model)

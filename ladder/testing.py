@@ -1,0 +1,62 @@
+"""Test doubles that ship with the package, for ladder's tests and for users' own.
+
+    model = DummyModel()
+    model.enqueue(["positive", "negative"])   # answers in order; then `default`
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from ladder.models.base import Completion, Message, Model, Usage
+
+
+class DummyModel(Model):
+    """Answers from a queue (or a function of the messages); records every call.
+
+    With choices it picks the queued answer if it is a choice, else the first
+    choice, like a backend that scores candidates.
+    """
+
+    def __init__(self, answers: list[str] | None = None, name: str = "dummy", default: str = "",
+                 respond=None, scores_choices: bool = True, local: bool = True, params: int = 1):
+        self.name, self.default, self.respond = name, default, respond
+        self.scores_choices, self.local, self.params = scores_choices, local, params
+        self.queue: deque[str] = deque(answers or [])
+        self.calls: list[dict] = []
+
+    def enqueue(self, answers: list[str]) -> None:
+        self.queue.extend(answers)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"dummy:{self.name}"
+
+    def complete(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0,
+                 stop: list[str] | None = None, choices: list[str] | None = None) -> Completion:
+        self.calls.append({"messages": messages, "choices": choices, "max_tokens": max_tokens})
+        text = self.respond(messages) if self.respond else (self.queue.popleft() if self.queue else self.default)
+        n_in = sum(len(m["content"].split()) for m in messages)
+        usage = Usage(n_in, max(1, len(text.split())), 0.001, 0.001)
+        if choices:
+            pick = text if text in choices else choices[0]
+            return Completion(pick, usage, {c: (0.0 if c == pick else -5.0) for c in choices})
+        return Completion(text, usage)
+
+
+class DummyEmbedder:
+    """Deterministic bag-of-words embeddings (hashed), for retrieval tests without a model."""
+
+    def __init__(self, dim: int = 64):
+        self.dim = dim
+
+    def encode(self, texts: list[str]):
+        import hashlib
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)

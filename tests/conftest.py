@@ -1,0 +1,40 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def ladder_home(tmp_path_factory, monkeypatch):
+    """Each test session gets its own LADDER_HOME (joined models are re-used within it)."""
+    home = os.environ.get("LADDER_TEST_HOME") or str(tmp_path_factory.getbasetemp() / "ladder_home")
+    monkeypatch.setenv("LADDER_HOME", home)
+    return Path(home)
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def sentiment_task(tmp_path):
+    """A tiny labelled task written to disk: task.toml + train/test JSONL."""
+    pos = ["I loved this film", "What a wonderful day", "Great food and friendly staff", "Brilliant, moving story",
+           "An absolute joy to watch", "The best purchase I made"]
+    neg = ["I hated this film", "What a terrible day", "Cold food and rude staff", "Dull, lifeless story",
+           "A painful waste of time", "The worst purchase I made"]
+    rows = [{"text": t, "label": "positive"} for t in pos] + [{"text": t, "label": "negative"} for t in neg]
+    train = rows[0:4] + rows[6:10]
+    test = rows[4:6] + rows[10:12]
+    write_jsonl(tmp_path / "train.jsonl", train)
+    write_jsonl(tmp_path / "test.jsonl", test)
+    (tmp_path / "task.toml").write_text(
+        'name = "sentiment"\ninstruction = "Classify the sentiment of the review."\ninput = "{text}"\n'
+        'output = "label"\nlabels = ["negative", "positive"]\nmetric = "accuracy"\ntarget = 0.75\n'
+        'train = "train.jsonl"\ntest = "test.jsonl"\n', encoding="utf-8")
+    return tmp_path / "task.toml"

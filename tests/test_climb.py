@@ -1,0 +1,128 @@
+"""The ladder core with test doubles: rungs, evaluation, store, resume, cache, climb."""
+import pytest
+
+from ladder import climb as climb_mod
+from ladder.climb import climb, plan, run_rung
+from ladder.rungs import few_shot
+from ladder.store import Store
+from ladder.task import load_task
+from ladder.testing import DummyModel
+
+
+def keyword_model(name="dummy", params=1):
+    """Answers 'positive' when the last user turn has a positive word: a model that actually reads input."""
+    good = ("lov", "wonderful", "great", "brilliant", "joy", "best")
+    return DummyModel(name=name, params=params,
+                      respond=lambda msgs: "positive" if any(w in msgs[-1]["content"].lower() for w in good) else "negative")
+
+
+@pytest.fixture
+def models(monkeypatch):
+    made = {}
+
+    def fake_load(spec, **kw):
+        if spec not in made:
+            made[spec] = keyword_model(spec, params=len(spec)) if spec != "bad" else DummyModel(name="bad", default="negative")
+        return made[spec]
+
+    monkeypatch.setattr(climb_mod, "load_model", fake_load)
+    monkeypatch.setattr(climb_mod, "model_size", lambda spec: len(spec))
+    return made
+
+
+def test_zero_shot_scores_and_records(sentiment_task, tmp_path, models):
+    task = load_task(sentiment_task)
+    store = Store(tmp_path / "runs.db")
+    row, res = run_rung(task, "zero-shot", "good", store=store)
+    assert row.score == 1.0 and row.n == 4 and row.meets_target
+    assert res.rows[0]["output"] in ("positive", "negative")
+    assert models["good"].calls[0]["choices"] == ["negative", "positive"]
+    assert row.ci_low <= row.score <= row.ci_high
+
+
+def test_bad_model_scores_half_with_wide_interval(sentiment_task, tmp_path, models):
+    row, _ = run_rung(load_task(sentiment_task), "zero-shot", "bad", store=Store(tmp_path / "r.db"))
+    assert row.score == 0.5 and row.ci_low < 0.5 < row.ci_high and not row.meets_target
+
+
+def test_few_shot_demos_come_from_train_and_share_a_prefix(sentiment_task, tmp_path, models):
+    task = load_task(sentiment_task)
+    run_rung(task, "few-shot", "good", store=Store(tmp_path / "r.db"), options={"k": 4, "selector": "balanced"})
+    calls = models["good"].calls
+    demos = [m["content"] for m in calls[0]["messages"][1:-1] if m["role"] == "user"]
+    train_texts = {ex["text"] for ex in task.train}
+    assert len(demos) == 4 and set(demos) <= train_texts
+    labels = [m["content"] for m in calls[0]["messages"][1:-1] if m["role"] == "assistant"]
+    assert sorted(labels) == ["negative", "negative", "positive", "positive"]  # balanced
+    assert all(c["messages"][:-1] == calls[0]["messages"][:-1] for c in calls)  # same prefix every call
+
+
+def test_few_shot_refuses_demos_that_are_test_examples(sentiment_task, models):
+    task = load_task(sentiment_task)
+    task.train.append(dict(task.test[0]))
+    with pytest.raises(Exception, match="test example"):
+        few_shot.compile(task, models.get("x") or keyword_model(), {"k": len(task.train), "selector": "fixed"})
+
+
+def test_interrupted_run_resumes_without_redoing_work(sentiment_task, tmp_path, models, monkeypatch):
+    task = load_task(sentiment_task)
+    store = Store(tmp_path / "r.db")
+    inner = keyword_model("flaky")
+    calls = {"n": 0}
+    real = inner.complete
+
+    def dies_after_two(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    inner.complete = dies_after_two
+    models["flaky"] = inner
+    with pytest.raises(KeyboardInterrupt):
+        run_rung(task, "zero-shot", "flaky", store=store)
+    inner.complete = real
+    before = len(inner.calls)
+    row, res = run_rung(task, "zero-shot", "flaky", store=store)
+    assert len(inner.calls) - before == 2  # only the two unfinished examples
+    assert row.n == 4 and row.score == 1.0
+
+
+def test_identical_second_climb_calls_no_model(sentiment_task, tmp_path, models):
+    task = load_task(sentiment_task)
+    store = Store(tmp_path / "r.db")
+    first = climb(task, ["good"], ["zero-shot", "few-shot"], store=store, all_rows=True)
+    n_calls = len(models["good"].calls)
+    second = climb(task, ["good"], ["zero-shot", "few-shot"], store=store, all_rows=True)
+    assert len(models["good"].calls) == n_calls
+    assert [r.score for r in first.rows] == [r.score for r in second.rows]
+
+
+def test_climb_stops_at_first_good_enough_and_recommends_it(sentiment_task, tmp_path, models):
+    task = load_task(sentiment_task)
+    res = climb(task, ["goodmodel", "bad"], ["zero-shot", "few-shot"], store=Store(tmp_path / "r.db"))
+    assert [(r.rung, r.model) for r in res.rows] == [("zero-shot", "bad"), ("zero-shot", "goodmodel")]
+    assert res.best.model == "goodmodel" and "Use zero-shot with goodmodel" in res.recommendation
+    everything = climb(task, ["goodmodel", "bad"], ["zero-shot", "few-shot"], store=Store(tmp_path / "r.db"),
+                       all_rows=True)
+    assert len(everything.rows) == 4
+
+
+def test_climb_without_success_says_what_to_try(sentiment_task, tmp_path, models):
+    res = climb(load_task(sentiment_task), ["bad"], ["zero-shot"], store=Store(tmp_path / "r.db"))
+    assert "Nothing evaluated reaches the target" in res.recommendation and "few-shot" in res.recommendation
+
+
+def test_plan_orders_rungs_by_cost_then_models_by_size(monkeypatch):
+    monkeypatch.setattr(climb_mod, "model_size", lambda spec: {"big": 2, "small": 1}[spec])
+    assert plan(["big", "small"], ["few-shot", "zero-shot"]) == [
+        ("zero-shot", "small"), ("zero-shot", "big"), ("few-shot", "small"), ("few-shot", "big")]
+
+
+def test_free_text_backend_is_mapped_onto_labels(sentiment_task, tmp_path, monkeypatch):
+    m = DummyModel(name="api", scores_choices=False, local=False, default="The sentiment is Positive.")
+    monkeypatch.setattr(climb_mod, "load_model", lambda spec, **kw: m)
+    row, res = run_rung(load_task(sentiment_task), "zero-shot", "openai/x", store=Store(tmp_path / "r.db"),
+                        concurrency=3)
+    assert {r["output"] for r in res.rows} == {"positive"} and row.score == 0.5
+    assert row.cost_per_1k is None  # no token price for this API model in the table

@@ -1,0 +1,38 @@
+import doctest
+
+import pytest
+
+import ladder.metrics as metrics
+from ladder.evaluate import bootstrap_ci
+from ladder.metrics import chrf, macro_f1, rouge_l, token_f1
+
+
+def test_worked_examples_in_docstrings():
+    assert doctest.testmod(metrics).failed == 0
+
+
+def test_token_f1_matches_squad_definition():
+    # prediction "the cat sat", gold "a cat sat down": normalised p=[cat, sat], g=[cat, sat, down]
+    assert token_f1("the cat sat", "a cat sat down") == pytest.approx(2 * 1 * (2 / 3) / (1 + 2 / 3))
+
+
+def test_macro_f1_against_sklearn_like_hand_count():
+    preds = ["a", "b", "c", "a", "b", "b"]
+    refs = ["a", "b", "c", "c", "b", "a"]
+    # a: tp1 fp1 fn1 -> .5 ; b: tp2 fp1 fn0 -> .8 ; c: tp1 fp0 fn1 -> 2/3
+    assert macro_f1(preds, refs) == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
+
+
+def test_chrf_and_rouge_bounds():
+    assert chrf("completely different", "zzz") == 0.0
+    assert rouge_l("a b c", "a b c") == 1.0
+    assert 0 < chrf("the cat", "the hat") < 1
+
+
+def test_bootstrap_interval_contains_mean_and_narrows_with_n():
+    small = [1, 0] * 10
+    big = [1, 0] * 500
+    lo_s, hi_s = bootstrap_ci(small)
+    lo_b, hi_b = bootstrap_ci(big)
+    assert lo_s < 0.5 < hi_s and lo_b < 0.5 < hi_b
+    assert (hi_b - lo_b) < (hi_s - lo_s) / 3

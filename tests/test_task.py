@@ -1,0 +1,64 @@
+import pytest
+
+from ladder.errors import TaskError
+from ladder.task import Task, check_no_leak, load_task
+from tests.conftest import write_jsonl
+
+
+def test_loads_task_with_relative_paths(sentiment_task):
+    task = load_task(sentiment_task)
+    assert task.labels == ["negative", "positive"]
+    assert len(task.train) == 8 and len(task.test) == 4
+    assert task.render({"text": "hi"}) == "hi"
+    assert task.fingerprint() == load_task(sentiment_task).fingerprint()
+
+
+def test_labels_auto_takes_distinct_train_outputs(tmp_path):
+    write_jsonl(tmp_path / "tr.jsonl", [{"q": "a", "y": "x"}, {"q": "b", "y": "z"}])
+    write_jsonl(tmp_path / "te.jsonl", [{"q": "c", "y": "x"}])
+    (tmp_path / "t.toml").write_text('instruction="i"\ninput="{q}"\noutput="y"\nlabels="auto"\n'
+                                     'train="tr.jsonl"\ntest="te.jsonl"\n')
+    assert load_task(tmp_path / "t.toml").labels == ["x", "z"]
+
+
+@pytest.mark.parametrize("toml, rows, message", [
+    ('instruction = "i"\noutput = "label"\ntrain = "train.jsonl"\ntest = "test.jsonl"\n[[', None, "malformed TOML"),
+    ('instruction = "i"\noutput = "label"\ntrain = "train.jsonl"\ntest = "missing.jsonl"\n', None, "missing.jsonl"),
+    ('instruction = "i"\noutput = "label"\ntrain = "train.jsonl"\ntest = "test.jsonl"\nmetric = "bleurt"\n', None,
+     "unknown metric 'bleurt'"),
+    ('instruction = "i"\noutput = "label"\ntrain = "train.jsonl"\ntest = "test.jsonl"\n', [{"text": "a"}],
+     "test example 1: missing the output field 'label'"),
+    ('instruction = "i"\noutput = "label"\nlabels = ["a"]\ntrain = "train.jsonl"\ntest = "test.jsonl"\n',
+     [{"text": "t", "label": "b"}], "'b' is not one of the labels"),
+    ('instruction = "i"\noutput = "label"\ntrain = "train.jsonl"\ntest = "test.jsonl"\ncolour = 1\n', None,
+     "unknown field 'colour'"),
+])
+def test_bad_task_files_name_the_problem(tmp_path, toml, rows, message):
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "t", "label": "a"}])
+    write_jsonl(tmp_path / "test.jsonl", rows or [{"text": "t", "label": "a"}])
+    (tmp_path / "task.toml").write_text(toml)
+    with pytest.raises(TaskError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_task(tmp_path / "task.toml")
+
+
+def test_bad_jsonl_line_names_file_and_line(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "t", "label": "a"}])
+    (tmp_path / "test.jsonl").write_bytes(b'{"text": "ok", "label": "a"}\n{"text": "\xff\xfe", "label": "a"}\n')
+    (tmp_path / "task.toml").write_text('instruction="i"\noutput="label"\ntrain="train.jsonl"\ntest="test.jsonl"\n')
+    with pytest.raises(TaskError, match=r"test.jsonl:2: not valid UTF-8"):
+        load_task(tmp_path / "task.toml")
+    (tmp_path / "test.jsonl").write_text('{"text": "ok", "label": "a"}\n{"text": \n')
+    with pytest.raises(TaskError, match=r"test.jsonl:2: invalid JSON"):
+        load_task(tmp_path / "task.toml")
+
+
+def test_leak_check_compares_inputs():
+    test = [{"text": "same", "label": "a"}]
+    check_no_leak(test, [{"text": "other", "label": "a"}], "demos", ["text"])
+    with pytest.raises(TaskError, match="1 test example"):
+        check_no_leak(test, [{"text": "same", "label": "b"}], "demos", ["text"])
+
+
+def test_python_built_task_validates():
+    with pytest.raises(TaskError, match="test split is empty"):
+        Task("t", "i", "{text}", "label", train=[], test=[])
