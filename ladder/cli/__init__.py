@@ -34,7 +34,7 @@ SUMMARIES = {
     "run": "Evaluate one rung with one model on a task.",
     "climb": "Climb the rungs across models; recommend the cheapest that is good enough.",
     "demo": "Write the bundled demo task (Wikipedia topics) to a folder.",
-    "serve": "Serve a program over HTTP (OpenAI-style /v1/chat/completions and /predict).",
+    "serve": "Serve a compiled program over HTTP (POST /predict).",
     "index": "Build a search index from a corpus (JSONL, BEIR folder, Wikipedia dump).",
     "search": "Search an index (bm25, dense, hybrid; optional rerank).",
     "ask": "Answer a question from an index, citing passages.",

@@ -26,8 +26,7 @@ class LlamaCppModel(Model):
     def __init__(self, path: str | Path, name: str | None = None, lora_path: str | Path | None = None,
                  n_ctx: int = 4096, n_threads: int | None = None, sha256: str | None = None, params: int = 0):
         try:
-            from llama_cpp import Llama
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+            import llama_cpp  # noqa: F401
         except ImportError:
             raise ModelError("llama-cpp-python is not installed; run 'make install' (it builds it with AMX off)") from None
         self.path = Path(path)
@@ -36,33 +35,47 @@ class LlamaCppModel(Model):
         self.name = name or self.path.stem
         self.params = params or self.path.stat().st_size * 2  # ~4-bit weights: 2 params per byte
         self.lora_path = str(lora_path) if lora_path else None
-        self._sha = sha256
+        self._sha, self._fp = sha256, None
+        self.n_ctx, self.n_threads = n_ctx, n_threads or os.cpu_count() or 2
+        self._llama: Any = None  # loaded on first use: a fully cached run never loads the weights
+
+    @property
+    def llama(self) -> Any:
+        if self._llama is None:
+            self._load()
+        return self._llama
+
+    def _load(self) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
         try:
-            self.llama = Llama(str(self.path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 2,
-                               lora_path=self.lora_path, verbose=False, seed=0)
+            llm = Llama(str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, lora_path=self.lora_path,
+                        verbose=False, seed=0)
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: llama.cpp could not load it ({e})") from None
-        meta = self.llama.metadata
+        meta = llm.metadata
         template = meta.get("tokenizer.chat_template")
         self._formatter = None
         if template:
-            eos = self.llama.detokenize([self.llama.token_eos()], special=True).decode("utf-8", "ignore")
-            bos_id = self.llama.token_bos()
-            bos = self.llama.detokenize([bos_id], special=True).decode("utf-8", "ignore") if bos_id >= 0 else ""
+            eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "ignore")
+            bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "ignore") if llm.token_bos() >= 0 else ""
             self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
         self._add_bos = meta.get("tokenizer.ggml.add_bos_token", "false") == "true"
-        self._eot = self.llama.token_eos()
+        self._eot = llm.token_eos()
+        self._llama = llm
 
     @property
     def fingerprint(self) -> str:
-        if self._sha is None:
-            self._sha = sha256_file(str(self.path))
-        lora = f"+{sha256_file(self.lora_path)[:16]}" if self.lora_path else ""
-        return f"{self._sha}{lora}"
+        """SHA-256 of the weights (+ of the LoRA adapter), computed once."""
+        if self._fp is None:
+            sha = self._sha or sha256_file(str(self.path))
+            self._fp = sha + (f"+{sha256_file(self.lora_path)[:16]}" if self.lora_path else "")
+        return self._fp
 
     # -- prompt ---------------------------------------------------------
     def render(self, messages: list[Message]) -> tuple[str, list[str]]:
-        if self._formatter is None:
+        if self.llama is not None and self._formatter is None:
             raise ModelError(f"{self.name} has no chat template (a base model); use it for training, not chat")
         r = self._formatter(messages=messages)
         return r.prompt, list(r.stop or []) if isinstance(r.stop, list) else ([r.stop] if r.stop else [])
@@ -123,4 +136,6 @@ class LlamaCppModel(Model):
         return winner, score, depth
 
     def close(self) -> None:
-        self.llama.close()
+        if self._llama is not None:
+            self._llama.close()
+            self._llama = None

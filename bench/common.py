@@ -1,0 +1,30 @@
+"""Shared by the bench scripts: where the data is, and writing results as JSON."""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results"
+
+
+def need_data(*parts: str) -> Path:
+    p = DATA.joinpath(*parts)
+    if not p.exists():
+        print(f"skip: {p} not found (benchmarks need ../shared/data next to the repo)")
+        sys.exit(0)
+    return p
+
+
+def write(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"{name}.json"
+    doc = {"bench": name, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": {
+        "python": platform.python_version(), "cpus": __import__("os").cpu_count()}, **data}
+    out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    print(json.dumps(doc, indent=2, default=str))
+    return out

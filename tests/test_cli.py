@@ -1,0 +1,58 @@
+"""The CLI: one clear line and exit code 2 on bad input; JSON output; fast help."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import write_jsonl
+
+
+def ladder(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ladder", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_help_lists_commands_without_importing_heavy_libraries():
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "ladder", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "climb" in out.stdout
+    for heavy in ("llama_cpp", "torch", "numpy", "rich", "sentence_transformers"):
+        assert f" {heavy}\n" not in out.stderr.replace("|", "\n"), heavy
+
+
+@pytest.mark.parametrize("content, message", [
+    ("instruction = [", "malformed TOML"),
+    ('instruction = "i"\noutput = "label"\ntrain = "train.jsonl"\ntest = "nope.jsonl"\n', "nope.jsonl: test split file not found"),
+    ('instruction = "i"\noutput = "label"\ntrain = "train.jsonl"\ntest = "test.jsonl"\nmetric = "f2"\n', "unknown metric 'f2'"),
+])
+def test_bad_task_is_one_line_exit_2(tmp_path, content, message):
+    write_jsonl(tmp_path / "train.jsonl", [{"text": "a", "label": "x"}])
+    write_jsonl(tmp_path / "test.jsonl", [{"text": "b", "label": "x"}])
+    (tmp_path / "task.toml").write_text(content)
+    r = ladder("run", str(tmp_path / "task.toml"))
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_model_and_rung_exit_2(sentiment_task):
+    r = ladder("run", str(sentiment_task), "--model", "gpt-17")
+    assert r.returncode == 2 and "unknown model 'gpt-17'" in r.stderr
+    r = ladder("climb", str(sentiment_task), "--models", "smollm2-135m", "--rungs", "zero-shot,telepathy")
+    assert r.returncode == 2 and "unknown rung 'telepathy'" in r.stderr
+
+
+def test_models_json_lists_bundled_models():
+    r = ladder("models", "--json")
+    names = [m["name"] for m in json.loads(r.stdout)["models"]]
+    assert {"smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"} <= set(names)
+
+
+def test_demo_writes_a_loadable_task(tmp_path):
+    r = ladder("demo", "--out", str(tmp_path / "d"), "--test-size", "50")
+    assert r.returncode == 0, r.stderr
+    from ladder.task import load_task
+
+    task = load_task(tmp_path / "d" / "task.toml")
+    assert len(task.test) == 50 and len(task.labels) == 11
+    ids = {ex["id"] for ex in task.test}
+    assert not ids & {ex["id"] for ex in task.train}
