@@ -195,12 +195,15 @@ def plan(
 
 
 def run_cost(params: int, tokens: int, wall_seconds: float, cpu_seconds: float,
-             usd_per_hour: float) -> dict[str, float]:
+             usd_per_cpu_hour: float) -> dict[str, float]:
     """What a measured (CPU) training run cost: FLOPs done, achieved FLOP/s, and money.
 
-    >>> c = run_cost(20_000_000, 1_000_000, wall_seconds=600, cpu_seconds=1100, usd_per_hour=0.10)
+    Money is CPU-hours x price, the way ladder prices every local model call
+    (`ladder.cost`), so training and serving costs add up in one currency.
+
+    >>> c = run_cost(20_000_000, 1_000_000, wall_seconds=600, cpu_seconds=1100, usd_per_cpu_hour=0.05)
     >>> f"{c['flops']:.2g}", round(c["flops_per_second"] / 1e9), round(c["dollars"], 4)
-    ('1.2e+14', 200, 0.0167)
+    ('1.2e+14', 200, 0.0153)
     """
     flops = training_flops(params, tokens)
     return {
@@ -208,6 +211,6 @@ def run_cost(params: int, tokens: int, wall_seconds: float, cpu_seconds: float,
         "flops_per_second": flops / wall_seconds if wall_seconds > 0 else 0.0,
         "wall_seconds": wall_seconds,
         "cpu_seconds": cpu_seconds,
-        "usd_per_hour": usd_per_hour,
-        "dollars": wall_seconds / 3600.0 * usd_per_hour,
+        "usd_per_cpu_hour": usd_per_cpu_hour,
+        "dollars": cpu_seconds / 3600.0 * usd_per_cpu_hour,
     }
