@@ -1,0 +1,144 @@
+"""`ladder ask` and `ladder train-reranker`: thin over ladder.answer and ladder.retrieval.cross_encoder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ladder.cli.common import console
+from ladder.errors import LadderError
+
+
+@click.command()
+@click.argument("index_spec", metavar="INDEX")
+@click.argument("question")
+@click.option("--model", "model_spec", default="qwen2.5-coder-0.5b", show_default=True,
+              help="Answering model: bundled name, .gguf path, or openai/<model>.")
+@click.option("--base-url", default=None, help="OpenAI-compatible base URL (else OPENAI_BASE_URL).")
+@click.option("--method", default="hybrid", show_default=True, help="Retrieval: hybrid, bm25, dense.")
+@click.option("--rerank", "rerank_spec", default=None,
+              help="Reranker: cross-encoder[:<dir>], pointwise:<model>, listwise:<model>, or a folder.")
+@click.option("-k", "--k", default=5, show_default=True, help="Passages the answer may cite.")
+@click.option("--candidates", default=20, show_default=True, help="Passages retrieved before reranking.")
+@click.option("--min-score", type=float, default=None,
+              help="Drop reranked passages scoring below this (cross-encoder logit); none left = 'I don't know'.")
+@click.option("--show-passages", is_flag=True, help="List every passage given to the model, not just the cited ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, method: str, rerank_spec: str | None,
+        k: int, candidates: int, min_score: float | None, show_passages: bool, as_json: bool) -> None:
+    """Answer QUESTION from INDEX (an index folder, or a corpus such as 'wikipedia'), citing passages as [n].
+
+    \b
+    Example:
+      ladder index wikipedia --out idx/
+      ladder ask idx/ "why did the roman empire split?" --rerank cross-encoder
+    """
+    from ladder.answer import ask as ask_fn, format_answer
+    from ladder.models import load_model
+    from ladder.retrieval.index import METHODS, open_index
+
+    if method not in METHODS:
+        raise LadderError(f"unknown method '{method}'; choose one of: {', '.join(METHODS)}")
+    if not question.strip():
+        raise LadderError("empty question; ask something")
+    if k < 1 or candidates < 1:
+        raise LadderError("-k and --candidates must be at least 1")
+    index = open_index(index_spec, progress=not as_json)
+    reranker = None
+    if rerank_spec:
+        from ladder.retrieval.rerank import load_reranker
+
+        reranker = load_reranker(rerank_spec)
+    model = load_model(model_spec, base_url=base_url)
+    ans = ask_fn(index, question, model, k=k, method=method, reranker=reranker, candidates=candidates,
+                 min_score=min_score)
+    if as_json:
+        click.echo(json.dumps({**ans.to_dict(), "model": model.name, "method": method,
+                               "rerank": reranker.name if reranker else None}, indent=2, ensure_ascii=False))
+        return
+    console().print(format_answer(ans, show_all=show_passages), markup=False, highlight=False)
+
+
+@click.command(name="train-reranker")
+@click.argument("beir_dir", type=click.Path(file_okay=False))
+@click.option("--split", default="train", show_default=True, help="Qrels split to learn from (never test).")
+@click.option("--out", "out_dir", default=None, help="Output folder. Default: $LADDER_HOME/rerankers/default.")
+@click.option("--teacher", default=None,
+              help="Distil from an LLM reranker (e.g. pointwise:qwen2.5-coder-0.5b) instead of the qrels labels.")
+@click.option("--candidates", default=10, show_default=True, help="With --teacher: BM25 candidates labelled per query.")
+@click.option("--negatives", default=4, show_default=True, help="Hard negatives (BM25, non-relevant) per query.")
+@click.option("--pool", default=30, show_default=True, help="Draw negatives from this many BM25 results.")
+@click.option("--max-queries", type=int, default=None, help="Use a seeded sample of N training queries.")
+@click.option("--holdout", default=0, show_default=True,
+              help="Keep N seeded training queries out of training (ids saved in the metadata) to tune on.")
+@click.option("--threads", default=0, show_default=True, help="Torch threads (0 = default; 1 can win on a busy CPU).")
+@click.option("--epochs", default=1.0, show_default=True, help="Passes over the training pairs.")
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--lr", default=4e-5, show_default=True)
+@click.option("--max-length", default=256, show_default=True, help="Word pieces per (query, passage) pair.")
+@click.option("--time-budget", default=0.0, show_default=True, help="Stop after this many seconds (0 = no limit).")
+@click.option("--base", default="", help="Start from this model folder (default: the bundled MiniLM-L6).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str | None, candidates: int,
+                   negatives: int, pool: int, max_queries: int | None, holdout: int, threads: int, epochs: float, batch_size: int, lr: float,
+                   max_length: int, time_budget: float, base: str, seed: int, as_json: bool) -> None:
+    """Fine-tune a cross-encoder reranker from the bundled MiniLM on a BEIR train split (or distil an LLM reranker).
+
+    \b
+    Example:
+      ladder train-reranker ../shared/data/beir/scifact --split train --time-budget 1200
+      ladder search idx/ "query" --rerank cross-encoder
+    """
+    from ladder.retrieval import cross_encoder as ce
+    from ladder.retrieval.rerank import default_cross_encoder_dir, load_reranker
+
+    folder = Path(beir_dir)
+    out = Path(out_dir) if out_dir else default_cross_encoder_dir()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if teacher:
+        pairs, source = _teacher_pairs(folder, split, teacher, candidates, max_queries, seed, load_reranker)
+    else:
+        pairs, held = ce.pairs_from_beir(folder, split, negatives=negatives, pool=pool, max_queries=max_queries,
+                                         seed=seed, holdout=holdout)
+        source = {"beir": str(folder), "split": split, "labels": "qrels", "negatives": negatives, "pool": pool,
+                  "max_queries": max_queries, "holdout_query_ids": held}
+    cfg = ce.TrainConfig(base=base, max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
+                         seed=seed, time_budget=time_budget, threads=threads)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console(stderr=True), disable=as_json) as bar:
+        tid = bar.add_task("train", total=None, loss="-")
+        meta = ce.train(pairs, out, cfg, lambda s, t, l: bar.update(tid, completed=s, total=t, loss=f"{l:.3f}"),
+                        source=source)
+    meta["out"] = str(out)
+    if as_json:
+        click.echo(json.dumps(meta, indent=2))
+        return
+    note = " (stopped at the time budget)" if meta["stopped_early"] else ""
+    console().print(f"trained on {meta['pairs']} pairs ({meta['positives']} relevant), {meta['steps']} steps in "
+                    f"{meta['train_seconds']:.0f}s{note}; loss {meta['loss_first']} -> {meta['loss_last']}\n"
+                    f"saved to {out}; use it with --rerank cross-encoder:{out}")
+
+
+def _teacher_pairs(folder: Path, split: str, teacher: str, candidates: int, max_queries: int | None, seed: int,
+                   load_reranker):
+    import random
+
+    from ladder.retrieval import cross_encoder as ce
+
+    corpus, queries, _ = ce.read_beir_split(folder, split)
+    qids = sorted(queries)
+    ce.check_not_test(folder, split, qids)
+    if max_queries and len(qids) > max_queries:
+        qids = sorted(random.Random(seed).sample(qids, max_queries))
+    rr = load_reranker(teacher)
+    if not hasattr(rr, "relevance"):
+        raise LadderError(f"--teacher must be an LLM pointwise reranker (pointwise:<model>), got '{teacher}'")
+    search = ce.bm25_candidates(corpus)
+    pairs = ce.pairs_from_teacher([queries[q] for q in qids], lambda q: search(q, candidates), rr)
+    source = {"beir": str(folder), "split": split, "labels": f"teacher {rr.name}", "candidates": candidates,
+              "max_queries": max_queries, "teacher_pairs_per_second": round(rr.pairs_per_second, 3)}
+    return pairs, source
