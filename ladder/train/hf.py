@@ -27,6 +27,8 @@ API (shared by the fine-tuning and pretraining code):
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -37,7 +39,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ladder.errors import LadderError
 from ladder.models.base import sha256_file
@@ -99,14 +101,28 @@ def hf_dir(spec: str | os.PathLike) -> Path:
 
     assert ref.gguf is not None
     try:
-        tok = AutoTokenizer.from_pretrained(str(ref.gguf.parent), gguf_file=ref.gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            str(ref.gguf.parent), gguf_file=ref.gguf.name, dtype=torch.float32
-        )
+        with _cached_tensor_name_map():
+            tok = AutoTokenizer.from_pretrained(str(ref.gguf.parent), gguf_file=ref.gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(
+                str(ref.gguf.parent), gguf_file=ref.gguf.name, dtype=torch.float32
+            )
     except (ValueError, KeyError, NotImplementedError) as e:
         raise LadderError(f"{ref.gguf}: transformers cannot load this GGUF ({e}); use another base model") from None
     save_hf(model, tok, out)
     return out
+
+
+@contextlib.contextmanager
+def _cached_tensor_name_map() -> Iterator[None]:
+    """transformers rebuilds gguf's tensor-name table once per tensor (~25 s for a 135M model); memoise it."""
+    import gguf
+
+    original = gguf.get_tensor_name_map
+    gguf.get_tensor_name_map = functools.lru_cache(maxsize=None)(original)
+    try:
+        yield
+    finally:
+        gguf.get_tensor_name_map = original
 
 
 def load_base(spec: str | os.PathLike, dtype: Any = None) -> tuple[Any, Any]:
@@ -114,6 +130,9 @@ def load_base(spec: str | os.PathLike, dtype: Any = None) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     folder = hf_dir(spec)
     tok = AutoTokenizer.from_pretrained(str(folder))
     if tok.pad_token is None:
@@ -162,6 +181,42 @@ def chat_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_prom
     # A base model without a template: plain text turns.
     text = "".join(f"{m['content']}\n" for m in messages)
     return tokenizer(text, add_special_tokens=True)["input_ids"]
+
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def write_tiny_base(folder: str | os.PathLike, texts: list[str], seed: int = 0, hidden: int = 32,
+                    layers: int = 2) -> Path:
+    """A tiny random LLaMA + word-level tokenizer with a ChatML template, as an HF folder.
+
+    A test double for the training code (loads in milliseconds, trains in seconds); the
+    vocabulary is every word of `texts` plus the chat markers.
+    """
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    special = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
+    words = sorted({w for t in texts for w in pre_tokenizers.Whitespace().pre_tokenize_str(t) for w in [w[0]]}
+                   | {"system", "user", "assistant"})
+    vocab = {w: i for i, w in enumerate(special + [w for w in words if w not in special])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.add_special_tokens(special)
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", unk_token="<unk>",
+                                  eos_token="<|im_end|>", bos_token=None)
+    tok.chat_template = CHATML_TEMPLATE
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, tie_word_embeddings=True, pad_token_id=0,
+                         initializer_range=0.3,  # large enough that logits can become confident
+                         eos_token_id=vocab["<|im_end|>"], bos_token_id=None)
+    return save_hf(LlamaForCausalLM(config), tok, folder)
 
 
 # ---------------------------------------------------------------- llama.cpp converters
