@@ -23,22 +23,26 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     pytest.importorskip("fastapi", reason="llama-cpp-python[server] extras not installed")
     port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"  # a file, not a pipe: llama.cpp logs a lot at load
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model_path("smollm2-135m")),
                              "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--model_alias", "smol"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
     url = f"http://127.0.0.1:{port}/v1"
-    for _ in range(120):
+    for _ in range(240):
         try:
             if httpx.get(f"{url}/models", timeout=1).status_code == 200:
                 break
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited: {proc.stderr.read().decode()[-500:]}")
+            pytest.fail(f"llama_cpp.server exited: {log.read_text()[-500:]}")
         time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"llama_cpp.server did not answer within 2 minutes: {log.read_text()[-500:]}")
     yield url
     proc.terminate()
     proc.wait(10)
