@@ -130,9 +130,12 @@ def strip_markup(wikitext: str) -> str:
     t = _DROP_TAGS.sub("", t)
     t = _repeat(_TEMPLATE, "", t)
     t = _repeat(_TABLE, "", t)
-    t = _repeat(_FILE_LINK, "", t)
     t = _INTERWIKI.sub("", t)
-    t = _repeat(_LINK, r"\1", t)
+    while True:  # innermost first: a file caption may hold links, [[File:x|The [[Eiffel Tower]]]]
+        new = _LINK.sub(r"\1", _FILE_LINK.sub("", t))
+        if new == t:
+            break
+        t = new
     t = _EXT_LINK.sub(r"\1", t)
     t = _URL.sub("", t)
     t = _HEADING.sub(r"\n\2\n", t)

@@ -75,6 +75,7 @@ def embed(texts: Sequence[str], model: str = DEFAULT_EMBEDDER, batch_size: int =
     order = np.argsort([-len(t) for t in texts], kind="stable")
     blocks = [order[i:i + block] for i in range(0, len(order), block)]
     bar = _progress(len(texts), "embedding") if progress else None
+    threads = _few_threads() if len(texts) <= SMALL_BATCH else None
     try:
         for b in blocks:
             vecs = st.encode([texts[i] for i in b], batch_size=batch_size, normalize_embeddings=True,
@@ -85,7 +86,23 @@ def embed(texts: Sequence[str], model: str = DEFAULT_EMBEDDER, batch_size: int =
     finally:
         if bar:
             bar[0].stop()
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
     return out
+
+
+SMALL_BATCH = 16  # a query or a few: one thread answers faster than several contending for shared cores
+
+
+def _few_threads() -> int:
+    """Switch torch to one thread; return the previous count to restore."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return before
 
 
 def _progress(total: int, what: str):
