@@ -115,8 +115,11 @@ def pretrain(corpus: str, base: str | None, scratch: bool, params: str | None, o
 
     t = Table(title=f"pretrain ({result.kind}{': ' + result.base if result.base else ''})", show_header=False)
     rows = [
-        ("held-out perplexity", f"{result.perplexity_before:,.2f} -> {result.perplexity_after:,.2f} "
-                                f"({result.heldout_docs} docs, {min(result.heldout_tokens, eval_tokens):,} tokens scored)"),
+        ("held-out perplexity", f"{result.perplexity_before:,.2f} [{result.perplexity_before_ci[0]:,.2f}, "
+                                f"{result.perplexity_before_ci[1]:,.2f}] -> {result.perplexity_after:,.2f} "
+                                f"[{result.perplexity_after_ci[0]:,.2f}, {result.perplexity_after_ci[1]:,.2f}]"),
+        ("held-out set", f"{result.heldout_docs} documents; {len(result.heldout_nll_after)} windows of "
+                         f"{seq_len} tokens scored (95% bootstrap intervals over windows)"),
         ("parameters", f"{result.params:,}"),
         ("steps / tokens seen", f"{result.steps:,} / {result.tokens_seen:,} (train stream {result.train_tokens:,})"),
         ("wall / CPU", f"{_fmt_seconds(result.wall_seconds)} / {_fmt_seconds(result.cpu_seconds)}"

@@ -102,6 +102,10 @@ class PretrainResult:
     resumed_from: int  # step the last resume started at (0 = never interrupted)
     model_dir: str
     gguf: str | None
+    perplexity_before_ci: tuple[float, float] = (0.0, 0.0)  # 95% bootstrap over held-out windows
+    perplexity_after_ci: tuple[float, float] = (0.0, 0.0)
+    heldout_nll_before: list[float] = field(default_factory=list)  # mean loss per held-out window (paired before/after)
+    heldout_nll_after: list[float] = field(default_factory=list)
     losses: list[dict[str, float]] = field(default_factory=list)  # [{step, loss, tokens, seconds}]
     config: dict[str, Any] = field(default_factory=dict)
     version: int = RESULT_VERSION
@@ -185,21 +189,43 @@ def batch_at(stream, step: int, batch: int, seq: int, seed: int):
     return rows[:, :-1], rows[:, 1:]
 
 
-def perplexity(forward: Callable, stream, seq: int, max_tokens: int, batch: int) -> float:
-    """exp(mean next-token loss) over consecutive, non-overlapping windows from the stream's start."""
+def window_nll(forward: Callable, stream, seq: int, max_tokens: int, batch: int) -> list[float]:
+    """Mean next-token loss (nats) of each consecutive, non-overlapping window from the stream's start."""
     import torch
     import torch.nn.functional as F
 
     n_windows = max(1, min((len(stream) - 1) // seq, max_tokens // seq))
-    total, count = 0.0, 0
+    out: list[float] = []
     with torch.no_grad():
         for i in range(0, n_windows, batch):
             rows = torch.stack([stream[w * seq: w * seq + seq + 1] for w in range(i, min(n_windows, i + batch))])
             logits = forward(rows[:, :-1])  # (b, T, V)
-            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), rows[:, 1:].reshape(-1), reduction="sum")
-            total += float(loss)
-            count += rows[:, 1:].numel()
-    return math.exp(total / count)
+            loss = F.cross_entropy(logits.transpose(1, 2).float(), rows[:, 1:], reduction="none")  # (b, T)
+            out.extend(loss.mean(dim=1).tolist())
+    return out
+
+
+def perplexity(nll: list[float]) -> float:
+    """exp of the mean loss; windows have equal length, so this is the token-level perplexity.
+
+    >>> round(perplexity([math.log(4), math.log(16)]), 3)  # geometric mean of 4 and 16
+    8.0
+    """
+    return math.exp(sum(nll) / len(nll))
+
+
+def perplexity_interval(nll: list[float], n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% bootstrap interval of the perplexity, resampling windows (seeded, so reproducible).
+
+    >>> perplexity_interval([2.0] * 10)  # no spread, no uncertainty
+    (7.389, 7.389)
+    """
+    import random
+
+    rng = random.Random(seed)
+    n = len(nll)
+    boots = sorted(perplexity([nll[rng.randrange(n)] for _ in range(n)]) for _ in range(n_boot))
+    return round(boots[int(0.025 * n_boot)], 3), round(boots[int(0.975 * n_boot) - 1], 3)
 
 
 def _fingerprint(corpus: str, cfg: PretrainConfig) -> str:
@@ -283,7 +309,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
             raise LadderError(f"{out}: holds a finished run; choose another --out or delete it")
         model.eval()
         state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": [], "resumed_from": 0,
-                 "ppl_before": perplexity(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size)}
+                 "nll_before": window_nll(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size)}
     else:
         state["resumed_from"] = state["step"]
 
@@ -318,7 +344,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
             ckpt.save(out / "checkpoint", fp, model, opt, state)
 
     model.eval()
-    ppl_after = perplexity(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size)
+    nll_after = window_nll(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size)
     model_dir = out / "model"
     gguf_path = out / "model.gguf"
     if cfg.scratch:
@@ -339,7 +365,9 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
     result = PretrainResult(
         kind="scratch" if cfg.scratch else "continued", base=cfg.base, params=n_params, steps=steps,
         tokens_seen=tokens_seen, train_tokens=len(train_stream), heldout_tokens=len(held_stream),
-        heldout_docs=len(held_texts), perplexity_before=state["ppl_before"], perplexity_after=ppl_after,
+        heldout_docs=len(held_texts), perplexity_before=perplexity(state["nll_before"]), perplexity_after=perplexity(nll_after),
+        perplexity_before_ci=perplexity_interval(state["nll_before"]), perplexity_after_ci=perplexity_interval(nll_after),
+        heldout_nll_before=state["nll_before"], heldout_nll_after=nll_after,
         wall_seconds=state["wall"], cpu_seconds=state["cpu"], flops=cost["flops"],
         tokens_per_second=tokens_seen / max(state["wall"], 1e-9), dollars=cost["dollars"],
         usd_per_cpu_hour=cfg.cpu_hour, resumed_from=state["resumed_from"], model_dir=str(model_dir),

@@ -48,6 +48,10 @@ def test_scratch_run_learns_and_records_its_cost(finished):
     # an untrained model is about as perplexed as a uniform guess over the vocabulary
     assert 0.5 * 512 < r.perplexity_before < 2 * 512
     assert r.perplexity_after < 0.5 * r.perplexity_before
+    # the same held-out windows before and after (paired), each perplexity inside its own interval
+    assert len(r.heldout_nll_before) == len(r.heldout_nll_after) >= 2
+    assert r.perplexity_after_ci[0] <= r.perplexity_after <= r.perplexity_after_ci[1]
+    assert r.perplexity_after_ci[1] < r.perplexity_before_ci[0]
     assert r.tokens_seen == 12 * 4 * 32
     assert r.flops == 6 * r.params * r.tokens_seen
     assert r.wall_seconds > 0 and r.cpu_seconds > 0 and r.dollars > 0
