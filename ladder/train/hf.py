@@ -20,10 +20,11 @@ API (shared by the fine-tuning and pretraining code):
   (convert_lora_to_gguf.py).
 - `converters_dir() -> Path`: where llama.cpp's convert scripts live. They ship only in the
   llama-cpp-python source distribution, so `install_converters(sdist)` extracts them (with
-  the `conversion/` package and the matching `gguf-py/`) into
-  `$LADDER_HOME/tools/llama.cpp-<version>/`. `make install` runs
+  the `conversion/` package and the matching `gguf-py/`) into the venv,
+  `<sys.prefix>/share/ladder/llama.cpp-<version>/` (else `$LADDER_HOME/tools/...`;
+  `$LADDER_CONVERTERS` overrides both). `make install` runs
   `python -m ladder.train.hf install-converters <sdist.tar.gz>`; without an sdist it runs
-  `pip download` of the pinned version itself (PyPI only).
+  `pip download` of the pinned version itself (PyPI only), also done on first use.
 """
 from __future__ import annotations
 
@@ -222,23 +223,38 @@ def write_tiny_base(folder: str | os.PathLike, texts: list[str], seed: int = 0, 
 # ---------------------------------------------------------------- llama.cpp converters
 
 
+def converter_locations() -> list[Path]:
+    """Where the convert scripts may live: $LADDER_CONVERTERS, else the venv (make install), else LADDER_HOME."""
+    env = os.environ.get("LADDER_CONVERTERS")
+    if env:
+        return [Path(env)]
+    name = f"llama.cpp-{LLAMA_CPP_VERSION}"
+    return [Path(sys.prefix) / "share" / "ladder" / name, ladder_home() / "tools" / name]
+
+
 def converters_dir(install: bool = True) -> Path:
     """Folder holding convert_hf_to_gguf.py and convert_lora_to_gguf.py; installs them if missing."""
-    env = os.environ.get("LADDER_CONVERTERS")
-    d = Path(env) if env else ladder_home() / "tools" / f"llama.cpp-{LLAMA_CPP_VERSION}"
-    if (d / "convert_lora_to_gguf.py").exists():
-        return d
-    if env or not install:
+    places = converter_locations()
+    for d in places:
+        if (d / "convert_lora_to_gguf.py").exists():
+            return d
+    if os.environ.get("LADDER_CONVERTERS") or not install:
         raise LadderError(
-            f"{d}: llama.cpp convert scripts not found; run 'python -m ladder.train.hf install-converters' "
-            "(make install does it)"
+            f"llama.cpp convert scripts not found in {' or '.join(map(str, places))}; run "
+            "'python -m ladder.train.hf install-converters' (make install does it)"
         )
     return install_converters(None)
 
 
-def install_converters(sdist: str | os.PathLike | None) -> Path:
-    """Extract llama.cpp's convert scripts from the llama-cpp-python sdist into LADDER_HOME."""
-    dest = ladder_home() / "tools" / f"llama.cpp-{LLAMA_CPP_VERSION}"
+def install_converters(sdist: str | os.PathLike | None, dest: str | os.PathLike | None = None) -> Path:
+    """Extract llama.cpp's convert scripts from the llama-cpp-python sdist (downloaded with pip if not given).
+
+    `dest`: default the first writable of `converter_locations()`.
+    """
+    if dest is None:
+        places = converter_locations()
+        dest = next((d for d in places if _writable(d)), places[-1])
+    dest = Path(dest)
     with tempfile.TemporaryDirectory() as scratch:
         if sdist is None:
             print(f"fetching the llama-cpp-python {LLAMA_CPP_VERSION} source (for its GGUF convert scripts)...",
@@ -282,6 +298,13 @@ def install_converters(sdist: str | os.PathLike | None) -> Path:
             shutil.rmtree(dest)
         shutil.move(str(staging), str(dest))
     return dest
+
+
+def _writable(d: Path) -> bool:
+    p = d
+    while not p.exists():
+        p = p.parent
+    return os.access(p, os.W_OK)
 
 
 def _run_converter(script: str, args: list[str], out: Path) -> Path:
