@@ -243,6 +243,8 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
 
     corpus = str(corpus)
     out = Path(cfg.out)
+    if (out / "result.json").exists() and not (out / "checkpoint").exists():
+        raise LadderError(f"{out}: holds a finished run; choose another --out or delete it")
     texts = load_texts(corpus)
     train_texts, held_texts = split_heldout(texts, cfg.heldout, where=corpus)
     torch.manual_seed(cfg.seed)
@@ -305,8 +307,6 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
     fp = _fingerprint(corpus, cfg)
     state = ckpt.load(out / "checkpoint", fp, model, opt)
     if state is None:
-        if (out / "result.json").exists() and not (out / "checkpoint").exists():
-            raise LadderError(f"{out}: holds a finished run; choose another --out or delete it")
         model.eval()
         state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": [], "resumed_from": 0,
                  "nll_before": window_nll(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size)}
@@ -326,7 +326,8 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
         x, y = batch_at(train_stream, step, cfg.batch_size, cfg.seq_len, cfg.seed)
         logits = forward(x)  # (B, T, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))  # mean over B*T
-        assert torch.isfinite(loss), f"loss became {float(loss)} at step {step}; lower --lr"
+        if not torch.isfinite(loss):
+            raise LadderError(f"training diverged: loss {float(loss)} at step {step + 1}; lower --lr (now {peak_lr:g})")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)

@@ -149,3 +149,8 @@ def test_memory_check_arithmetic():
     check_memory(est, available=40 * 2**30)  # fits
     with pytest.raises(LadderError, match="gradients\\+optimizer 11.2"):
         check_memory(est, available=8 * 2**30)
+
+
+def test_divergence_is_reported_not_trained_through(corpus, tmp_path):
+    with pytest.raises(LadderError, match=r"training diverged: loss nan at step \d+; lower --lr"):
+        pretrain(corpus, tiny(tmp_path / "boom", lr=1e9, steps=8))
