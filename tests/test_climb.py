@@ -126,3 +126,26 @@ def test_free_text_backend_is_mapped_onto_labels(sentiment_task, tmp_path, monke
                         concurrency=3)
     assert {r["output"] for r in res.rows} == {"positive"} and row.score == 0.5
     assert row.cost_per_1k is None  # no token price for this API model in the table
+
+
+class BiasedScorer(DummyModel):
+    """Always prefers 'negative' a little; positive words only narrow the gap (a prior, as small models have)."""
+
+    def complete(self, messages, *, choices=None, **kw):
+        out = super().complete(messages, choices=choices, **kw)
+        text = messages[-1]["content"].lower()
+        pos = -0.2 if any(w in text for w in ("lov", "wonderful", "joy", "best")) else -1.0
+        out.choice_logprobs = {"negative": 0.0, "positive": pos}
+        out.text = "negative"
+        return out
+
+
+def test_calibration_removes_a_label_prior(sentiment_task, tmp_path, monkeypatch):
+    task = load_task(sentiment_task)
+    model = BiasedScorer(name="biased")
+    monkeypatch.setattr(climb_mod, "load_model", lambda spec, **kw: model)
+    raw, _ = run_rung(task, "zero-shot", "biased", store=Store(tmp_path / "r.db"))
+    cal, res = run_rung(task, "zero-shot", "biased", store=Store(tmp_path / "r.db"), options={"calibrate": True})
+    assert raw.score == 0.5 and cal.score == 1.0
+    assert cal.one_time_cost > 0 and raw.one_time_cost == 0  # the content-free calls are counted
+    assert any(c["messages"][-1]["content"] == "N/A" for c in model.calls)

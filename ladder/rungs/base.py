@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ladder.models.base import Completion, Message, Model, Usage, pick_choice
-from ladder.task import Example, Task
+from ladder.task import Example, Task, template_fields
 
 FREE_TEXT_MAX_TOKENS = 256
 LABEL_MAX_TOKENS = 16
+# Contextual calibration (Zhao et al., 2021): small models carry a strong prior for some labels
+# whatever the input; the label scores of these content-free inputs estimate that prior.
+CONTENT_FREE = ["N/A", "", "[MASK]"]
 
 
 def system_prompt(task: Task) -> str:
@@ -46,6 +49,7 @@ class Program:
     model: Model
     config: dict[str, Any] = field(default_factory=dict)
     one_time: Usage = field(default_factory=Usage)  # cost of building it (training, indexing)
+    _prior: dict[str, float] | None = field(default=None, repr=False)
 
     def messages(self, example: Example) -> list[Message]:
         return [
@@ -57,12 +61,32 @@ class Program:
         msgs = self.messages(example)
         labels = self.task.labels
         if labels and self.model.scores_choices:
-            return self.model.complete(msgs, choices=labels)
+            out = self.model.complete(msgs, choices=labels)
+            if self.config.get("calibrate") and out.choice_logprobs:
+                prior = self.label_prior()
+                out.text = max(labels, key=lambda c: out.choice_logprobs[c] - prior[c])
+            return out
         out = self.model.complete(msgs, max_tokens=LABEL_MAX_TOKENS if labels else FREE_TEXT_MAX_TOKENS)
         if labels:
             raw = out.text
             out.text = pick_choice(raw, labels) or raw.strip()
         return out
+
+    def label_prior(self) -> dict[str, float]:
+        """Mean label log-probs for content-free inputs (computed once; its cost joins one_time).
+
+        Scores are those the backend reports: for labels it did not follow past their first
+        differing token, that token's log-prob; the decision is argmax(score - prior).
+        """
+        if self._prior is None:
+            fields = template_fields(self.task.input, self.task.source, "input")
+            runs = []
+            for filler in CONTENT_FREE:
+                out = self.model.complete(self.messages({f: filler for f in fields}), choices=self.task.labels)
+                self.one_time = self.one_time + out.usage
+                runs.append(out.choice_logprobs or {})
+            self._prior = {c: sum(r.get(c, 0.0) for r in runs) / len(runs) for c in self.task.labels or []}
+        return self._prior
 
     def describe(self) -> dict[str, Any]:
         return {"rung": self.rung, "model": self.model.name, **self.config}

@@ -72,7 +72,8 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
     selector = opts.get("selector", "balanced" if task.labels else "random")
     if not task.train:
         raise LadderError(f"{task.source}: few-shot needs a train split to draw demonstrations from")
-    prog = FewShot("few-shot", task, model, config={"k": k, "selector": selector, "seed": seed})
+    prog = FewShot("few-shot", task, model, config={"k": k, "selector": selector, "seed": seed,
+                                                          "calibrate": bool(opts.get("calibrate", False))})
     if selector in SELECTORS:
         prog.demos = SELECTORS[selector](task, k, seed)
         check_no_leak(task.test, prog.demos, "few-shot demos", _input_fields(task))

@@ -9,4 +9,5 @@ from ladder.task import Task
 
 
 def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> Program:
-    return Program("zero-shot", task, model)
+    opts = options or {}
+    return Program("zero-shot", task, model, config={"calibrate": bool(opts.get("calibrate", False))})
