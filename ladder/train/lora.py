@@ -46,6 +46,7 @@ class LoraConfig:
     warmup: float = 0.05  # fraction of steps with linear warm-up, then linear decay to 0
     epochs: int | None = None  # None: fitted to the data size (lora_data.fit_epochs)
     max_steps: int | None = None  # cap on optimizer steps (quick looks, tests)
+    max_minutes: float | None = None  # time budget: stop (keeping what was learnt) after this much training
     batch_size: int = 8  # global batch: sequences per optimizer step, over all ranks
     micro_batch: int | None = None  # sequences per forward pass; None: the largest that fits in memory
     max_len: int | None = None  # None: the longest example (rounded up to 8)
@@ -214,8 +215,9 @@ def train(pairs: list[Pair], base: str, out: str | Path, config: LoraConfig | No
                 loss, n_tok = _step(net, model, opt, sched, [data[i] for i in ddp.shard(batch, world)],
                                     micro, tok.pad_token_id, world, cfg.grad_clip)
                 st["step"], st["tokens"] = step, st["tokens"] + n_tok
+                elapsed = st["wall"] + time.perf_counter() - t0
                 point = {"step": step, "epoch": epoch + 1, "loss": round(loss, 5), "lr": sched.get_last_lr()[0],
-                         "tokens": st["tokens"]}
+                         "tokens": st["tokens"], "seconds": round(elapsed, 3)}
                 if dev_data and (step % eval_every == 0 or step == total):
                     point["dev_loss"] = round(_dev_loss(model, dev_data, micro, tok.pad_token_id, world), 5)
                     if st["best_dev"] is None or point["dev_loss"] < st["best_dev"]:
@@ -230,6 +232,10 @@ def train(pairs: list[Pair], base: str, out: str | Path, config: LoraConfig | No
                     callback(step, loss)
                 if step % cfg.save_every == 0:
                     save()
+                if cfg.max_minutes is not None:
+                    out_of_time = elapsed > 60 * cfg.max_minutes
+                    st["out_of_time"] = ddp.broadcast_flag(out_of_time, world)
+                    st["stopped_early"] = st["stopped_early"] or st["out_of_time"]
     except KeyboardInterrupt:
         save(collective=False)
         bar.close()
@@ -247,7 +253,7 @@ def train(pairs: list[Pair], base: str, out: str | Path, config: LoraConfig | No
     result = TrainResult(out, usage, 6.0 * params * st["tokens"], st["step"], st["curve"], fitted, base_info,
                          st["best_dev"], st["stopped_early"], round(peak, 3),
                          {**(meta or {}), "fingerprint": fp, "n_train": len(pairs), "n_dev": len(dev_data),
-                          "best_step": st["best_step"]})
+                          "best_step": st["best_step"], "out_of_time": st.get("out_of_time", False)})
     if world.main:
         _write_run(result, model, ref, export_gguf)
         shutil.rmtree(ckpt, ignore_errors=True)

@@ -1,0 +1,72 @@
+"""Fine-tune: a LoRA adapter trained on the train split, served by llama.cpp on top of the base GGUF.
+
+The program asks exactly like zero-shot (same system prompt, same rendered input),
+so label tasks keep constrained decoding over the labels. Adapters are cached in
+`$LADDER_HOME/adapters/`, keyed by the training data, the base weights' hash and
+the config: a second climb reuses the adapter, and `program.one_time` still reports
+what training it cost.
+
+Options (all optional): any LoraConfig field, e.g. {"epochs": 2, "max_examples": 500,
+"max_steps": 100, "rank": 8, "lr": 3e-4}.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from ladder.errors import LadderError
+from ladder.models.base import Model
+from ladder.rungs.base import Program
+from ladder.task import Task
+
+
+def base_spec(model: Model) -> str:
+    """The bundled name or GGUF path behind a (possibly cached) llama.cpp model."""
+    from ladder.models.bundled import BUNDLED
+
+    inner = getattr(model, "inner", model)
+    if inner.name in BUNDLED:
+        return inner.name
+    path = getattr(inner, "path", None)
+    if path is not None and str(path).endswith(".gguf"):
+        return str(path)
+    raise LadderError(
+        f"the finetune rung needs a local GGUF model (a bundled name or a .gguf path), not '{inner.name}'; "
+        "to learn from a model you cannot fine-tune, use 'ladder distill --teacher ...'"
+    )
+
+
+def adapter_dir(task: Task, spec: str, config: Any) -> Any:
+    from ladder.train.hf import ladder_home, resolve_base
+
+    ref = resolve_base(spec)
+    key = hashlib.sha256(json.dumps([task.fingerprint(), ref.fingerprint, asdict(config)], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:16]
+    return ladder_home() / "adapters" / f"{task.name}-{ref.name}-{key}"
+
+
+def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> Program:
+    try:
+        from ladder.train.lora import LoraConfig, finetune
+    except ModuleNotFoundError as e:
+        raise LadderError(f"the finetune rung needs the training extras ({e.name}); run 'make install'") from None
+    spec = base_spec(model)
+    config = LoraConfig.from_options(options)
+    result = finetune(task, spec, adapter_dir(task, spec, config), config, progress=sys.stderr.isatty())
+    if result.gguf is None:
+        raise LadderError(f"{result.out}: no adapter.gguf was written; delete the folder and train again")
+    from ladder.models import load_model
+
+    served: Model = load_model(spec, lora_path=str(result.gguf))
+    store = getattr(model, "store", None)
+    if store is not None:
+        from ladder.store import CachedModel
+
+        served = CachedModel(served, store)
+    describe = {"rank": config.rank, "epochs": result.config["epochs"], "steps": result.steps,
+                "examples": result.meta.get("n_train"), "lr": config.lr, "adapter": str(result.out),
+                "final_loss": result.curve[-1]["loss"] if result.curve else None, "flops": result.flops}
+    return Program("finetune", task, served, config=describe, one_time=result.usage)
