@@ -15,6 +15,8 @@ def console(stderr: bool = False) -> Any:
 
 
 def rung_options(f: Callable) -> Callable:
+    f = click.option("--calibrate/--no-calibrate", default=None,
+                     help="Subtract the label prior measured on content-free inputs (label tasks).")(f)
     f = click.option("--seed", default=0, show_default=True, help="Seed for demo selection.")(f)
     f = click.option("--selector", default=None, help="Few-shot demos: fixed, random, balanced, similar.")(f)
     f = click.option("--k", type=int, default=None, help="Few-shot demos (or rag passages) per prompt.")(f)
