@@ -253,15 +253,24 @@ def train(pairs: list[Pair], out_dir: str | Path, cfg: TrainConfig | None = None
     tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True)
     model.train()
+    t0 = time.perf_counter()
     steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
     total = max(1, int(steps_per_epoch * cfg.epochs))
     warm = max(1, int(total * cfg.warmup))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+
+    def lr_factor(s: int) -> float:
+        # linear warmup, then linear decay to 0 over the steps, or over the time budget if that ends first,
+        # so a run cut short by the budget still finishes at a low learning rate
+        done = s / total
+        if cfg.time_budget:
+            done = max(done, (time.perf_counter() - t0) / cfg.time_budget)
+        return min((s + 1) / warm, max(0.02, 1.0 - done))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     order: list[int] = []
-    t0, step, losses, stopped_early = time.perf_counter(), 0, [], False
+    step, losses, stopped_early = 0, [], False
     while step < total:
         if not order:
             order = list(range(len(pairs)))

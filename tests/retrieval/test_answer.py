@@ -99,3 +99,17 @@ def test_ask_with_the_real_model_and_index(tmp_path):
     assert ans.sources and ans.sources[0].doc_id == "sistine"
     assert ans.text.strip() and ans.usage.tokens_in > 0
     assert all(1 <= c <= len(ans.sources) for c in ans.cited)
+
+
+@pytest.mark.integration
+def test_cli_ask_json_with_the_real_model(tmp_path):
+    import json
+
+    from ladder.retrieval.index import build_index
+
+    build_index([{"id": h.doc_id, "title": h.title, "text": h.text} for h in PASSAGES], tmp_path / "idx")
+    r = subprocess.run([sys.executable, "-m", "ladder", "ask", str(tmp_path / "idx"), "Who painted the Sistine Chapel?",
+                        "--model", "smollm2-135m", "-k", "2", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["sources"][0]["doc_id"] == "sistine" and d["model"] == "smollm2-135m" and "answer" in d

@@ -58,7 +58,7 @@ def test_train_save_load_and_rank(tmp_path):
     folder = write_beir(tmp_path / "b")
     pairs, _ = ce.pairs_from_beir(folder, "train", negatives=2, pool=5)
     out = tmp_path / "ce"
-    cfg = ce.TrainConfig(max_length=48, batch_size=8, lr=1e-4, epochs=6, warmup=0.1)
+    cfg = ce.TrainConfig(max_length=48, batch_size=8, lr=1e-4, epochs=6, warmup=0.1, threads=1)
     meta = ce.train(pairs, out, cfg, source={"what": "tiny"})
     assert meta["steps"] == meta["total_steps"] and meta["pairs"] == len(pairs)
     assert meta["loss_last"] < meta["loss_first"]  # it learned something on an easy task
@@ -101,3 +101,29 @@ def test_teacher_labels_become_soft_pairs():
     pairs = ce.pairs_from_teacher(["q1", "q2"], lambda q: hits, Teacher())
     assert [p.label for p in pairs] == [0.9, 0.2, 0.9, 0.2]
     assert pairs[0].passage == "T. gold text" and pairs[1].passage == "other"
+
+
+def run_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "ladder", *args], capture_output=True, text=True)
+
+
+def test_cli_refuses_the_test_split(tmp_path):
+    folder = write_beir(tmp_path / "b")
+    r = run_cli("train-reranker", str(folder), "--split", "test", "--out", str(tmp_path / "ce"))
+    assert r.returncode == 2 and r.stderr.startswith("error: refusing to train a reranker on the test split")
+    assert not (tmp_path / "ce").exists()
+
+
+def test_cli_trains_and_reports_json(tmp_path):
+    folder = write_beir(tmp_path / "b")
+    out = tmp_path / "ce"
+    r = run_cli("train-reranker", str(folder), "--out", str(out), "--holdout", "2", "--negatives", "1",
+                "--epochs", "0.5", "--max-length", "32", "--batch-size", "4", "--threads", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads(r.stdout)
+    assert meta["out"] == str(out) and meta["pairs"] == 12  # 6 training queries x (1 relevant + 1 negative)
+    assert len(meta["source"]["holdout_query_ids"]) == 2
+    assert (out / "config.json").exists() and ce.read_meta(out)["steps"] == meta["steps"]

@@ -1,0 +1,116 @@
+"""The rag rung against zero-shot on SQuAD questions (token F1, 95% CI), same questions, same models.
+
+Corpus: the 1,628 SQuAD dev paragraphs (`squad/retrieval/corpus.jsonl`),
+indexed by the rag rung (hybrid, cached under $LADDER_HOME). Questions: a
+seeded sample of `squad/qa` (the test split of the task); the corpus holds
+paragraphs, never questions, and the rung's leak check runs on compile.
+Both rungs answer with at most 32 new tokens, stopping at a newline (applied
+to both alike, so a rambling small model does not dominate the run time).
+
+    python bench/rag_squad.py [--n 100] [--models smollm2-135m,qwen2.5-coder-0.5b] [--k 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+
+from common import need_data, write
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+INSTRUCTION = "Answer the question with a short phrase of a few words. Do not explain."
+
+
+class Capped:
+    """A model wrapper applying the same short answer budget to every rung."""
+
+    def __init__(self, model, max_tokens=32):
+        self.model, self.max_tokens = model, max_tokens
+        self.name, self.scores_choices, self.local, self.params = model.name, False, model.local, model.params
+
+    @property
+    def fingerprint(self):
+        return self.model.fingerprint
+
+    def complete(self, messages, *, max_tokens=256, temperature=0.0, stop=None, choices=None):
+        return self.model.complete(messages, max_tokens=min(max_tokens, self.max_tokens), temperature=temperature,
+                                   stop=(stop or []) + ["\n"])
+
+
+def load(spec: str, threads: int):
+    """A bundled model with `threads` llama.cpp threads (1 is far faster than 2 on a CPU shared with other jobs:
+    spinning threads wait on each other); other specs through load_model."""
+    from ladder.models import load_model
+    from ladder.models.bundled import BUNDLED, model_path
+
+    if threads and spec in BUNDLED:
+        from ladder.models.llamacpp import LlamaCppModel
+
+        b = BUNDLED[spec]
+        return LlamaCppModel(model_path(spec), name=spec, sha256=b.sha256, params=b.params, n_threads=threads)
+    return load_model(spec)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--models", default="smollm2-135m,qwen2.5-coder-0.5b")
+    ap.add_argument("--k", type=int, default=3)
+    ap.add_argument("--method", default="hybrid")
+    ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads for bundled models (0 = default)")
+    args = ap.parse_args()
+    qa_path = need_data("squad", "qa", "train.jsonl")
+    corpus = need_data("squad", "retrieval", "corpus.jsonl")
+
+    from ladder.evaluate import evaluate
+    from ladder.rungs import get_rung
+    from ladder.task import Task
+
+    rows = [json.loads(line) for line in open(qa_path, encoding="utf-8")]
+    rng = random.Random(0)
+    rng.shuffle(rows)
+    test, train = rows[: args.n], rows[args.n: args.n + 200]
+    keep = ("id", "question", "answers", "context")
+    task = Task("squad", INSTRUCTION, "{question}", "answers", train=[{k: r[k] for k in keep} for r in train],
+                test=[{k: r[k] for k in keep} for r in test], metric="token_f1", corpus=str(corpus))
+
+    results, retrieval = [], None
+    for spec in args.models.split(","):
+        model = Capped(load(spec, args.threads))
+        for rung, opts in (("zero-shot", None), ("rag", {"k": args.k, "method": args.method, "progress": True})):
+            prog = get_rung(rung)(task, model, opts)
+            if rung == "rag" and retrieval is None:
+                retrieval = gold_in_prompt(prog, task)
+            res = evaluate(prog, task.test, "token_f1", expected=task.expected)
+            row = {"model": spec, "rung": rung, "token_f1": round(res.score, 4), "ci95": [round(res.ci_low, 4),
+                   round(res.ci_high, 4)], "n": res.n, "errors": res.errors, "latency_p50_s": round(res.latency_p50, 3),
+                   "latency_p95_s": round(res.latency_p95, 3), "tokens_in": res.usage.tokens_in,
+                   "tokens_out": res.usage.tokens_out, "seconds": round(res.usage.seconds, 1),
+                   "one_time_seconds": round(prog.one_time.seconds, 1),
+                   "examples": [{"q": r.get("input", "")[:80], "out": r.get("output"), "score": r.get("score")}
+                                for r in res.rows[:3]]}
+            print(json.dumps({k: v for k, v in row.items() if k != "examples"}))
+            results.append(row)
+        model.model.close()
+    for spec in args.models.split(","):
+        z = next(r for r in results if r["model"] == spec and r["rung"] == "zero-shot")
+        g = next(r for r in results if r["model"] == spec and r["rung"] == "rag")
+        g["gain_over_zero_shot"] = round(g["token_f1"] - z["token_f1"], 4)
+    write("rag_squad", {"dataset": "squad/qa (SQuAD v1.1 dev)", "corpus": "squad/retrieval/corpus.jsonl",
+                        "n_questions": args.n, "k": args.k, "method": args.method, "max_new_tokens": 32,
+                        "gold_paragraph_in_prompt": retrieval, "results": results})
+
+
+def gold_in_prompt(prog, task) -> float:
+    """Share of test questions whose own paragraph is among the k passages the rung puts in the prompt."""
+    hit = 0
+    for ex in task.test:
+        hit += any(h.text.strip() == ex["context"].strip() or h.text.strip() in ex["context"]
+                   for h in prog.retrieve(task.render(ex)))
+    return round(hit / len(task.test), 3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Reranking on BEIR SciFact: what each reranker costs (pairs/s) and what quality it buys (nDCG@10).
+
+First stage: the ladder hybrid index (BM25 + MiniLM, RRF), top 100 per query.
+Rerankers:
+- the cross-encoder trained by `ladder train-reranker` on SciFact TRAIN qrels
+  (run it first; its held-out train queries, never used in training, tune the
+  depth and the CE/hybrid blend here; test is only reported);
+- the LLM rerankers (pointwise yes/no, listwise window) with the bundled
+  models, on a small seeded sample of test queries (they run ~1 pair/s).
+
+    python bench/rerank_scifact.py [--ce DIR] [--llm-queries 15] [--llm-models qwen2.5-coder-0.5b,smollm2-135m]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+from common import need_data, write
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DEPTHS = (10, 20, 30)  # candidates reranked (top of the hybrid list)
+WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # weight of the cross-encoder rank in the blend; 1.0 = CE alone
+RRF_K = 60
+
+
+def blend(hits, ce_scores, depth, w):
+    """Reorder the top `depth` hits by weighted RRF of the CE rank and the hybrid rank; the tail keeps its order."""
+    head = hits[:depth]
+    ce_rank = {i: r for r, i in enumerate(sorted(range(len(head)), key=lambda i: -ce_scores[i]))}
+    fused = sorted(range(len(head)), key=lambda i: -(w / (RRF_K + ce_rank[i]) + (1 - w) / (RRF_K + i)))
+    return [head[i].doc_id for i in fused] + [h.doc_id for h in hits[depth:]]
+
+
+def ndcg(rankings, qrels):
+    from ladder.retrieval.evaluate import score_rankings
+
+    return score_rankings(rankings, qrels)
+
+
+def load(spec: str, threads: int):
+    """A bundled model with `threads` llama.cpp threads (1 is far faster than 2 on a CPU shared with other jobs:
+    spinning threads wait on each other); other specs through load_model."""
+    from ladder.models import load_model
+    from ladder.models.bundled import BUNDLED, model_path
+
+    if threads and spec in BUNDLED:
+        from ladder.models.llamacpp import LlamaCppModel
+
+        b = BUNDLED[spec]
+        return LlamaCppModel(model_path(spec), name=spec, sha256=b.sha256, params=b.params, n_threads=threads)
+    return load_model(spec)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ce", default=str(Path.home() / ".cache/ladder/rerankers/scifact-minilm"))
+    ap.add_argument("--llm-queries", type=int, default=15)
+    ap.add_argument("--llm-depth", type=int, default=10)
+    ap.add_argument("--llm-models", default="qwen2.5-coder-0.5b,smollm2-135m")
+    ap.add_argument("--skip-llm", action="store_true")
+    ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads for bundled models (0 = default)")
+    args = ap.parse_args()
+    folder = need_data("beir", "scifact")
+
+    from ladder.retrieval.chunk import Chunking
+    from ladder.retrieval.cross_encoder import read_meta
+    from ladder.retrieval.evaluate import load_qrels, load_queries
+    from ladder.retrieval.index import open_index
+    from ladder.retrieval.rerank import load_reranker
+
+    ce_dir = Path(args.ce)
+    if not (ce_dir / "config.json").exists():
+        print(f"skip: no cross-encoder at {ce_dir}; run: ladder train-reranker {folder} --holdout 100 --out {ce_dir}")
+        raise SystemExit(0)
+    meta = read_meta(ce_dir)
+    held = meta.get("source", {}).get("holdout_query_ids", [])
+    queries = load_queries(folder)
+    test_q, train_q = load_qrels(folder, "test"), load_qrels(folder, "train")
+    test_ids = [q for q in test_q if q in queries]
+    dev_ids = [q for q in held if q in train_q and q in queries]
+    assert not set(dev_ids) & set(test_ids)
+
+    t = time.perf_counter()
+    idx = open_index(folder, chunking=Chunking("none"), progress=True)
+    index_s = time.perf_counter() - t
+    first = {}
+    t = time.perf_counter()
+    for q in test_ids + dev_ids:
+        first[q] = idx.search(queries[q], k=100, method="hybrid", per_doc=True)
+    hybrid_ms = (time.perf_counter() - t) / len(first) * 1000
+
+    ce = load_reranker(f"cross-encoder:{ce_dir}")
+    ce_scores = {}
+    t = time.perf_counter()
+    for q in test_ids + dev_ids:
+        ce_scores[q] = ce.inner.scores(queries[q], [f"{h.title}. {h.text}" if h.title else h.text
+                                                    for h in first[q][:max(DEPTHS)]])
+    ce_seconds = time.perf_counter() - t
+    ce_pairs = sum(len(s) for s in ce_scores.values())
+
+    def grid(ids, qrels):
+        out = {}
+        for d in DEPTHS:
+            for w in WEIGHTS:
+                r = [blend(first[q], ce_scores[q], d, w) for q in ids]
+                out[(d, w)] = ndcg(r, [qrels[q] for q in ids])["ndcg@10"]["mean"]
+        return out
+
+    dev_grid = grid(dev_ids, train_q) if dev_ids else {}
+    best = max(dev_grid, key=dev_grid.get) if dev_grid else (max(DEPTHS), 1.0)
+    test_grid = grid(test_ids, test_q)
+    hybrid_test = ndcg([[h.doc_id for h in first[q]] for q in test_ids], [test_q[q] for q in test_ids])
+    best_test = ndcg([blend(first[q], ce_scores[q], *best) for q in test_ids], [test_q[q] for q in test_ids])
+    ce_only = {f"depth{d}": test_grid[(d, 1.0)] for d in DEPTHS}
+
+    result = {
+        "dataset": str(folder), "split": "test", "n_queries": len(test_ids),
+        "first_stage": {"method": "hybrid", "ndcg@10": hybrid_test["ndcg@10"], "recall@100": hybrid_test["recall@100"],
+                        "ms_per_query": round(hybrid_ms, 2), "index_open_seconds": round(index_s, 1)},
+        "cross_encoder": {
+            "folder": str(ce_dir), "trained": {k: meta.get(k) for k in ("pairs", "steps", "total_steps", "stopped_early",
+                                                                         "train_seconds", "loss_first", "loss_last")},
+            "train_config": meta.get("config"), "train_source": {k: v for k, v in meta.get("source", {}).items()
+                                                                 if k != "holdout_query_ids"},
+            "pairs_per_second": round(ce_pairs / ce_seconds, 1), "ms_per_query_at_depth": {
+                d: round(ce_seconds / len(ce_scores) * d / max(DEPTHS) * 1000, 1) for d in DEPTHS},
+            "test_ndcg@10_ce_only": ce_only,
+            "chosen_on_train_holdout": {"depth": best[0], "ce_weight": best[1], "n_holdout_queries": len(dev_ids),
+                                        "holdout_ndcg@10": dev_grid.get(best)},
+            "test_ndcg@10_chosen": best_test["ndcg@10"], "test_mrr@10_chosen": best_test["mrr@10"],
+            "test_grid_ndcg@10": {f"depth{d}_w{w}": v for (d, w), v in test_grid.items()},
+        },
+    }
+    if not args.skip_llm:
+        result["llm"] = llm_sample(args, idx, queries, test_ids, test_q, first, ce_scores, load_reranker)
+    result["note"] = ("nDCG@10 means carry 95% bootstrap intervals (low, high). The CE depth and blend weight are "
+                      "chosen on held-out TRAIN queries; the test grid is shown for information only.")
+    write("rerank_scifact", result)
+
+
+def llm_sample(args, idx, queries, test_ids, test_q, first, ce_scores, load_reranker) -> dict:
+    """LLM rerankers on a seeded sample of test queries, next to hybrid and the CE on the same queries."""
+    ids = sorted(random.Random(0).sample(test_ids, min(args.llm_queries, len(test_ids))))
+    d = args.llm_depth
+    base = [[h.doc_id for h in first[q]] for q in ids]
+    qr = [test_q[q] for q in ids]
+    out = {"n_queries": len(ids), "depth": d, "hybrid_ndcg@10": ndcg(base, qr)["ndcg@10"],
+           "cross_encoder_ndcg@10": ndcg([blend(first[q], ce_scores[q], d, 1.0) for q in ids], qr)["ndcg@10"],
+           "rerankers": []}
+    for spec in args.llm_models.split(","):
+        model = load(spec, args.threads)
+        for kind, opts in (("pointwise", {}), ("listwise", {"window": 5, "step": 3})):
+            rr = load_reranker(kind, model=model, **opts)
+            t = time.perf_counter()
+            ranked = [[h.doc_id for h in rr.rerank(queries[q], first[q][:d])] + [h.doc_id for h in first[q][d:]]
+                      for q in ids]
+            wall = time.perf_counter() - t
+            row = {"reranker": rr.name, "ndcg@10": ndcg(ranked, qr)["ndcg@10"], "pairs": rr.pairs,
+                   "pairs_per_second": round(rr.pairs / wall, 3), "seconds_per_query": round(wall / len(ids), 2),
+                   "tokens_in": rr.usage.tokens_in}
+            print(json.dumps(row))
+            out["rerankers"].append(row)
+        model.close()
+    return out
+
+
+if __name__ == "__main__":
+    main()
