@@ -26,6 +26,7 @@ def lora_options(f: Callable) -> Callable:
         click.option("--max-len", type=int, default=None, help="Longest example in tokens (default: fitted)."),
         click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps."),
         click.option("--max-examples", type=int, default=None, help="Train on a seeded sample of N examples."),
+        click.option("--max-minutes", type=float, default=None, help="Time budget: stop training after N minutes."),
         click.option("--max-memory", "max_memory_gb", type=float, default=None,
                      help="GiB training may use (default: 90% of what is free)."),
         click.option("--seed", type=int, default=None, help="Seed (default 0)."),

@@ -54,7 +54,9 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
     except ModuleNotFoundError as e:
         raise LadderError(f"the finetune rung needs the training extras ({e.name}); run 'make install'") from None
     spec = base_spec(model)
-    config = LoraConfig.from_options(options)
+    opts = dict(options or {})
+    calibrate = bool(opts.pop("calibrate", False))  # shared rung option; training usually makes it unneeded
+    config = LoraConfig.from_options(opts)
     result = finetune(task, spec, adapter_dir(task, spec, config), config, progress=sys.stderr.isatty())
     if result.gguf is None:
         raise LadderError(f"{result.out}: no adapter.gguf was written; delete the folder and train again")
@@ -68,5 +70,6 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
         served = CachedModel(served, store)
     describe = {"rank": config.rank, "epochs": result.config["epochs"], "steps": result.steps,
                 "examples": result.meta.get("n_train"), "lr": config.lr, "adapter": str(result.out),
-                "final_loss": result.curve[-1]["loss"] if result.curve else None, "flops": result.flops}
+                "final_loss": result.curve[-1]["loss"] if result.curve else None, "flops": result.flops,
+                "calibrate": calibrate}
     return Program("finetune", task, served, config=describe, one_time=result.usage)

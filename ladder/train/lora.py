@@ -217,7 +217,8 @@ def train(pairs: list[Pair], base: str, out: str | Path, config: LoraConfig | No
                 st["step"], st["tokens"] = step, st["tokens"] + n_tok
                 elapsed = st["wall"] + time.perf_counter() - t0
                 point = {"step": step, "epoch": epoch + 1, "loss": round(loss, 5), "lr": sched.get_last_lr()[0],
-                         "tokens": st["tokens"], "seconds": round(elapsed, 3)}
+                         "tokens": st["tokens"], "seconds": round(elapsed, 3),
+                         "cpu_seconds": round(st["cpu"] + time.process_time() - c0, 3)}  # this rank's
                 if dev_data and (step % eval_every == 0 or step == total):
                     point["dev_loss"] = round(_dev_loss(model, dev_data, micro, tok.pad_token_id, world), 5)
                     if st["best_dev"] is None or point["dev_loss"] < st["best_dev"]:

@@ -138,3 +138,20 @@ def test_memory_estimate_grows_with_batch_and_length():
 
 def test_fitted_epochs():
     assert fit_epochs(1000, 8) == 3 and fit_epochs(40, 8) == 6 and fit_epochs(50_000, 8) == 1
+
+
+def test_finetune_rung_refuses_a_model_it_cannot_train():
+    from ladder.rungs.finetune import compile
+    from ladder.testing import DummyModel
+
+    with pytest.raises(LadderError, match="needs a local GGUF model.*ladder distill"):
+        compile(make_task(), DummyModel(name="openai/big"), {})
+
+
+def test_adapter_cache_key_follows_task_base_and_config(tiny):
+    from ladder.rungs.finetune import adapter_dir
+
+    a = adapter_dir(make_task(), tiny, lora.LoraConfig())
+    assert a == adapter_dir(make_task(), tiny, lora.LoraConfig())
+    assert a != adapter_dir(make_task(), tiny, lora.LoraConfig(epochs=2))
+    assert a != adapter_dir(make_task(n_train=5), tiny, lora.LoraConfig())

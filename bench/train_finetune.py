@@ -1,0 +1,196 @@
+"""LoRA fine-tuning: speed against a plain peft + transformers loop, and quality against prompting.
+
+speed   — seconds per optimizer step and peak RSS for smollm2-135m and qwen2.5-coder-0.5b at a fixed
+          batch and length: `ladder.train.lora.train` vs the plain loop below (same tensors, same LoRA
+          config, same optimizer), each in its own process so peak memory is its own. ratio = plain / ours
+          (>= 1.0 means ours is not slower).
+quality — fine-tune smollm2-135m on a seeded subset of the train split under a time budget, then score it
+          on the same seeded test sample as bench/tasks_climb.py (`ladder climb --all --limit N`), next to
+          zero-shot and few-shot of both models (ladder.climb.run_rung: same store, same intervals).
+
+Usage: python bench/train_finetune.py speed [--models ...] [--batch 2] [--length 64] [--steps 5]
+       python bench/train_finetune.py quality [sst2 banking77] [--limit 500] [--minutes 12] [--examples N]
+Results: bench/results/train_finetune_speed.json, bench/results/train_finetune_<task>.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, need_data, write
+
+sys.path.insert(0, str(ROOT))
+
+
+# ------------------------------------------------------------------ speed
+
+def fixed_pairs(tok, n: int, length: int):
+    """n (prompt, answer) pairs that each encode to exactly `length` tokens (answer 'yes' + end of turn)."""
+    from ladder.train.lora_data import Pair, encode
+
+    def pair(k: int) -> Pair:
+        return Pair([{"role": "system", "content": "Answer yes or no."},
+                     {"role": "user", "content": " ".join(["ok"] * k)}], "yes")
+
+    k = 1
+    while len(encode(tok, pair(k))[0]) < length:
+        k += 1
+    p = pair(k)
+    assert len(encode(tok, p)[0]) == length, "could not hit the exact length"
+    return [p] * n
+
+
+def run_ours(model: str, batch: int, length: int, steps: int) -> dict:
+    from ladder.train import hf, lora
+
+    _, tok = hf.load_base(model)
+    pairs = fixed_pairs(tok, batch * steps, length)
+    cfg = lora.LoraConfig(batch_size=batch, micro_batch=batch, max_steps=steps, epochs=1, dropout=0.0,
+                          min_examples=1, save_every=10 ** 9)
+    res = lora.train(pairs, model, tempfile.mkdtemp(prefix="bench_ours_"), cfg, progress=False, export_gguf=False)
+    times = [b["seconds"] - a["seconds"] for a, b in zip(res.curve, res.curve[1:])]
+    cpu = [b["cpu_seconds"] - a["cpu_seconds"] for a, b in zip(res.curve, res.curve[1:])]
+    return {"seconds_per_step": statistics.median(times), "step_seconds": times,
+            "cpu_seconds_per_step": statistics.median(cpu),
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
+            "final_loss": res.curve[-1]["loss"]}
+
+
+def run_plain(model: str, batch: int, length: int, steps: int) -> dict:
+    """The baseline: what one writes with peft + transformers and nothing else."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from ladder.train import hf
+    from ladder.train.lora_data import collate, encode
+
+    folder = hf.hf_dir(model)
+    _, tok = hf.load_base(model)
+    rows = [encode(tok, p) for p in fixed_pairs(tok, batch, length)]
+    ids, mask, labels = collate(rows, tok.pad_token_id)
+    torch.manual_seed(0)
+    net = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    net = get_peft_model(net, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear",
+                                         task_type="CAUSAL_LM"))
+    net.train()
+    opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=4e-4)
+    stamps, loss = [], None
+    for _ in range(steps):
+        loss = net(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        stamps.append((time.perf_counter(), time.process_time()))
+    times = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])]
+    cpu = [b[1] - a[1] for a, b in zip(stamps, stamps[1:])]
+    return {"seconds_per_step": statistics.median(times), "step_seconds": times,
+            "cpu_seconds_per_step": statistics.median(cpu),
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
+            "final_loss": float(loss.detach())}
+
+
+def speed(args: argparse.Namespace) -> None:
+    rows = []
+    for model in args.models.split(","):
+        row = {"model": model, "batch": args.batch, "length": args.length, "steps": args.steps}
+        for impl in ("plain", "ours"):  # separate processes: peak memory is each one's own
+            cmd = [sys.executable, __file__, "_one", impl, model, str(args.batch), str(args.length), str(args.steps)]
+            out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+            row[impl] = json.loads(out.strip().splitlines()[-1])
+        row["ratio_seconds_per_step"] = row["plain"]["seconds_per_step"] / row["ours"]["seconds_per_step"]
+        row["ratio_cpu_seconds_per_step"] = row["plain"]["cpu_seconds_per_step"] / row["ours"]["cpu_seconds_per_step"]
+        row["ratio_peak_memory"] = row["plain"]["peak_rss_gib"] / row["ours"]["peak_rss_gib"]
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr)
+    write("train_finetune_speed", {
+        "what": "seconds per optimizer step (median after the first) and peak RSS; ratio = plain / ours",
+        "note": "2 shared CPU cores; other jobs were running, so absolute times are noisy; "
+                "ours and plain ran back to back",
+        "rows": rows})
+
+
+# ------------------------------------------------------------------ quality
+
+INSTRUCTIONS = {
+    "banking77": "Classify the customer-service message by its intent.",
+    "sst2": "Classify the sentiment of the movie review sentence.",
+}
+
+
+def task_toml(name: str, folder: Path) -> Path:
+    """The same task definition as bench/tasks_climb.py, so the seeded test sample is the same."""
+    data = need_data("tasks", name)
+    path = folder / f"{name}.toml"
+    path.write_text(f'name = "{name}"\ninstruction = "{INSTRUCTIONS[name]}"\ninput = "{{text}}"\noutput = "label"\n'
+                    f'labels = "auto"\nmetric = "accuracy"\ntrain = "{data / "train.jsonl"}"\n'
+                    f'test = "{data / "test.jsonl"}"\n')
+    return path
+
+
+def quality(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from ladder.climb import run_rung
+    from ladder.store import Store
+    from ladder.task import load_task
+
+    folder = Path(tempfile.mkdtemp())
+    store = Store()
+    for name in args.tasks:
+        task = load_task(task_toml(name, folder))
+        ft = {"max_examples": args.examples, "epochs": 1, "max_minutes": args.minutes, "batch_size": 8}
+        rows = []
+        plan = [("finetune", "smollm2-135m", ft)] + [
+            (rung, m, None) for m in ("smollm2-135m", "qwen2.5-coder-0.5b") for rung in ("zero-shot", "few-shot")]
+        for rung, model, options in plan:
+            t0 = time.perf_counter()
+            row, res = run_rung(task, rung, model, store=store, options=options, limit=args.limit)
+            d = asdict(row)
+            d["bench_wall_seconds"] = time.perf_counter() - t0
+            rows.append(d)
+            print(f"{name} {rung} {model}: {row.score:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", file=sys.stderr)
+        ft_row = rows[0]
+        best_prompted = max(rows[1:], key=lambda r: r["score"])
+        write(f"train_finetune_{name}", {
+            "task": name, "test_sample": args.limit, "finetune_options": ft,
+            "question": "does fine-tuning smollm2-135m beat prompting qwen2.5-coder-0.5b?",
+            "answer": {"finetuned_smollm2": [ft_row["score"], ft_row["ci_low"], ft_row["ci_high"]],
+                       "best_prompted": [best_prompted["rung"], best_prompted["model"], best_prompted["score"],
+                                         best_prompted["ci_low"], best_prompted["ci_high"]],
+                       "intervals_overlap": not (ft_row["ci_low"] > best_prompted["ci_high"]
+                                                 or ft_row["ci_high"] < best_prompted["ci_low"])},
+            "rows": rows})
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "_one":
+        impl, model, batch, length, steps = sys.argv[2:7]
+        fn = run_ours if impl == "ours" else run_plain
+        print(json.dumps(fn(model, int(batch), int(length), int(steps))))
+        return
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="part", required=True)
+    s = sub.add_parser("speed")
+    s.add_argument("--models", default="smollm2-135m,qwen2.5-coder-0.5b")
+    s.add_argument("--batch", type=int, default=2)
+    s.add_argument("--length", type=int, default=64)
+    s.add_argument("--steps", type=int, default=5)
+    q = sub.add_parser("quality")
+    q.add_argument("tasks", nargs="*", default=["sst2", "banking77"])
+    q.add_argument("--limit", type=int, default=500)
+    q.add_argument("--minutes", type=float, default=12.0)
+    q.add_argument("--examples", type=int, default=2000)
+    args = ap.parse_args()
+    speed(args) if args.part == "speed" else quality(args)
+
+
+if __name__ == "__main__":
+    main()
