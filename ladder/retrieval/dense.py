@@ -55,6 +55,12 @@ def load_embedder(name: str = DEFAULT_EMBEDDER):
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise LadderError("dense retrieval needs sentence-transformers: pip install 'ladder[retrieval]'") from None
+    try:  # the weight-loading bar is noise on a CLI and in JSON output
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
     return SentenceTransformer(str(path), device="cpu")
 
 
