@@ -72,6 +72,8 @@ def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, m
 @click.option("--max-queries", type=int, default=None, help="Use a seeded sample of N training queries.")
 @click.option("--holdout", default=0, show_default=True,
               help="Keep N seeded training queries out of training (ids saved in the metadata) to tune on.")
+@click.option("--tune-blend", is_flag=True,
+              help="After training, pick the CE/hybrid blend weight on the --holdout queries (saved with the model).")
 @click.option("--threads", default=0, show_default=True, help="Torch threads (0 = default; 1 can win on a busy CPU).")
 @click.option("--epochs", default=1.0, show_default=True, help="Passes over the training pairs.")
 @click.option("--batch-size", default=16, show_default=True)
@@ -82,7 +84,7 @@ def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, m
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str | None, candidates: int,
-                   negatives: int, pool: int, max_queries: int | None, holdout: int, threads: int, epochs: float, batch_size: int, lr: float,
+                   negatives: int, pool: int, max_queries: int | None, holdout: int, tune_blend: bool, threads: int, epochs: float, batch_size: int, lr: float,
                    max_length: int, time_budget: float, base: str, seed: int, as_json: bool) -> None:
     """Fine-tune a cross-encoder reranker from the bundled MiniLM on a BEIR train split (or distil an LLM reranker).
 
@@ -113,6 +115,11 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
         tid = bar.add_task("train", total=None, loss="-")
         meta = ce.train(pairs, out, cfg, lambda s, t, l: bar.update(tid, completed=s, total=t, loss=f"{l:.3f}"),
                         source=source)
+    if tune_blend:
+        held_ids = meta["source"].get("holdout_query_ids") or []
+        if teacher or not held_ids:
+            raise LadderError("--tune-blend needs --holdout N (and qrels labels, not --teacher)")
+        meta["blend_tuning"] = ce.tune_blend(out, folder, held_ids, split)
     meta["out"] = str(out)
     if as_json:
         click.echo(json.dumps(meta, indent=2))
@@ -121,6 +128,10 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
     console().print(f"trained on {meta['pairs']} pairs ({meta['positives']} relevant), {meta['steps']} steps in "
                     f"{meta['train_seconds']:.0f}s{note}; loss {meta['loss_first']} -> {meta['loss_last']}\n"
                     f"saved to {out}; use it with --rerank cross-encoder:{out}")
+    if "blend_tuning" in meta:
+        t = meta["blend_tuning"]
+        console().print(f"blend weight {t['weight']} (nDCG@10 on {t['n_queries']} held-out train queries: "
+                        f"{t['ndcg@10_by_weight']})")
 
 
 def _teacher_pairs(folder: Path, split: str, teacher: str, candidates: int, max_queries: int | None, seed: int,

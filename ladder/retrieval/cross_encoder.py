@@ -172,15 +172,16 @@ def bm25_candidates(corpus: dict[str, dict]) -> Callable[[str, int], list[Hit]]:
 
 def split_queries(qids: list[str], holdout: int = 0, max_queries: int | None = None,
                   seed: int = 0) -> tuple[list[str], list[str]]:
-    """(training ids, held-out ids): `holdout` seeded queries kept aside (to tune blending or stop
-    early on), then at most `max_queries` of the rest.
+    """(training ids, held-out ids): `holdout` queries kept aside (to tune blending on), then at most
+    `max_queries` of the rest (seeded).
 
     >>> split_queries(["a", "b", "c", "d"], holdout=1, max_queries=2)
-    (['a', 'b'], ['d'])
+    (['b', 'c'], ['d'])
     """
     rng = random.Random(seed)
     ids = sorted(qids)
-    held = sorted(rng.sample(ids, min(holdout, len(ids)))) if holdout else []
+    # the held-out draw ignores `seed`: runs with other seeds (or continued training) keep the same held-out queries
+    held = sorted(random.Random(0).sample(ids, min(holdout, len(ids)))) if holdout else []
     rest = [q for q in ids if q not in set(held)]
     if max_queries and len(rest) > max_queries:
         rest = sorted(rng.sample(rest, max_queries))
@@ -253,7 +254,7 @@ def train(pairs: list[Pair], out_dir: str | Path, cfg: TrainConfig | None = None
     tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True)
     model.train()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
     total = max(1, int(steps_per_epoch * cfg.epochs))
     warm = max(1, int(total * cfg.warmup))
@@ -296,6 +297,7 @@ def train(pairs: list[Pair], out_dir: str | Path, cfg: TrainConfig | None = None
         "format_version": FORMAT_VERSION, "kind": "cross-encoder", "base": base, "config": asdict(cfg),
         "pairs": len(pairs), "positives": sum(p.label > 0.5 for p in pairs), "steps": step, "total_steps": total,
         "stopped_early": stopped_early, "train_seconds": round(seconds, 1),
+        "train_cpu_seconds": round(time.process_time() - cpu0, 1),  # < wall x threads when the CPU is shared
         "loss_first": round(sum(losses[:w]) / w, 4),  # mean over the first / last quarter (at most 50 steps)
         "loss_last": round(sum(losses[-w:]) / w, 4),
         "source": source or {},
@@ -311,3 +313,48 @@ def train(pairs: list[Pair], out_dir: str | Path, cfg: TrainConfig | None = None
         shutil.rmtree(out_dir)
     tmp.replace(out_dir)
     return meta
+
+
+# ----------------------------------------------------------------------------- blending
+
+BLEND_WEIGHTS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the cross-encoder's weight against the retriever's order
+
+
+def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str = "train", depth: int = 20,
+               method: str = "hybrid") -> dict:
+    """Pick the CE/retriever blend weight on held-out TRAIN queries; store it in the model's metadata.
+
+    The candidates are the ladder index's `method` results over the BEIR corpus
+    (built once, cached); weight 1 = rerank by the cross-encoder alone, 0 = keep the
+    retriever's order (so a weak reranker can never make the pipeline worse on these queries).
+    """
+    from ladder.retrieval.chunk import Chunking
+    from ladder.retrieval.index import open_index
+    from ladder.retrieval.ir_metrics import ndcg_at_k
+    from ladder.retrieval.rerank import blend_ranks
+
+    if split == "test":
+        raise LadderError("refusing to tune on the test split")
+    if not query_ids:
+        raise LadderError("no held-out queries to tune the blend on; train with --holdout N")
+    _, queries, qrels = read_beir_split(folder, split)
+    check_not_test(folder, split, query_ids)
+    index = open_index(folder, chunking=Chunking("none"))
+    ce = CrossEncoderReranker(model_dir)
+    per_weight = {w: [] for w in BLEND_WEIGHTS}
+    for qid in query_ids:
+        hits = index.search(queries[qid], k=depth, method=method, per_doc=True)
+        reranked = ce.rerank(queries[qid], hits)
+        for w in BLEND_WEIGHTS:
+            per_weight[w].append(ndcg_at_k([h.doc_id for h in blend_ranks(hits, reranked, w)], dict.fromkeys(qrels[qid], 1)))
+    means = {w: sum(v) / len(v) for w, v in per_weight.items()}
+    best = max(BLEND_WEIGHTS, key=lambda w: (round(means[w], 6), w))
+    tuning = {"weight": best, "depth": depth, "method": method, "n_queries": len(query_ids),
+              "ndcg@10_by_weight": {str(w): round(m, 4) for w, m in means.items()}}
+    meta_path = Path(model_dir) / META_FILE
+    meta = read_meta(model_dir)
+    meta.update({"blend_weight": best, "blend_tuning": tuning})
+    tmp = meta_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    tmp.replace(meta_path)
+    return tuning

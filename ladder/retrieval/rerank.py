@@ -215,20 +215,47 @@ class ListwiseLLM(Reranker):
         return out[:k] if k else out
 
 
-class CrossEncoder(Reranker):
-    """Adapter giving the cross-encoder the common cost counters."""
+def blend_ranks(before: list[Hit], after: list[Hit], weight: float, k: int = 60) -> list[Hit]:
+    """Weighted reciprocal-rank fusion of the retriever's order and the reranker's order.
 
-    def __init__(self, path: str | Path, batch_size: int = 32):
+    score = weight / (k + rank_after) + (1 - weight) / (k + rank_before), ranks from 0;
+    weight 1 is the reranker alone, 0 the retriever alone.
+
+    >>> a, b, c = Hit("a", 3, ""), Hit("b", 2, ""), Hit("c", 1, "")
+    >>> [h.doc_id for h in blend_ranks([a, b, c], [c, b, a], 1.0)]
+    ['c', 'b', 'a']
+    >>> [h.doc_id for h in blend_ranks([a, b, c], [c, a, b], 0.5)]
+    ['a', 'c', 'b']
+    """
+    pos: dict[tuple[str, str], int] = {}
+    for i, h in enumerate(before):
+        pos.setdefault((h.doc_id, h.text), i)
+    scored = [(weight / (k + ra) + (1 - weight) / (k + pos.get((h.doc_id, h.text), len(before))), ra, h)
+              for ra, h in enumerate(after)]
+    scored.sort(key=lambda t: (-t[0], t[1]))  # ties: the reranker's order
+    return [Hit(h.doc_id, s, h.text, h.title) for s, _, h in scored]
+
+
+class CrossEncoder(Reranker):
+    """Adapter giving the cross-encoder the common cost counters, and an optional blend with the
+    retriever's order (`blend` = the reranker's weight, default from the model's ladder_reranker.json)."""
+
+    def __init__(self, path: str | Path, batch_size: int = 32, blend: float | None = None):
         super().__init__()
-        from ladder.retrieval.cross_encoder import CrossEncoderReranker
+        from ladder.retrieval.cross_encoder import CrossEncoderReranker, read_meta
 
         self.inner = CrossEncoderReranker(path, batch_size=batch_size)
+        self.blend = blend if blend is not None else read_meta(Path(path)).get("blend_weight")
+        if self.blend is not None and not 0.0 <= self.blend <= 1.0:
+            raise LadderError(f"cross-encoder blend weight must be between 0 and 1 (got {self.blend})")
         self.name = self.inner.name
 
     def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
-        out = self.inner.rerank(query, hits, k)
+        out = self.inner.rerank(query, hits)
+        if self.blend is not None and self.blend < 1.0:
+            out = blend_ranks(hits, out, self.blend)
         self.pairs, self.seconds = self.inner.pairs, self.inner.seconds
-        return out
+        return out[:k] if k else out
 
 
 def default_cross_encoder_dir() -> Path:

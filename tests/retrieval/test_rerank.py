@@ -115,3 +115,14 @@ def test_pointwise_with_the_real_bundled_model():
     assert all(math.isfinite(h.score) for h in out)
     assert len({round(h.score, 6) for h in out}) > 1  # real log-probs differ between passages
     assert rr.pairs == 3 and rr.usage.tokens_in > 0
+
+
+def test_blend_ranks_worked_example():
+    from ladder.retrieval.rerank import blend_ranks
+
+    a, b, c = Hit("a", 3.0, "ta"), Hit("b", 2.0, "tb"), Hit("c", 1.0, "tc")
+    # weight 0.7: a = .7/61 + .3/60 = .016475, c = .7/60 + .3/62 = .016505, b = .7/62 + .3/61 = .016208
+    out = blend_ranks([a, b, c], [c, a, b], 0.7)
+    assert [h.doc_id for h in out] == ["c", "a", "b"]
+    assert out[0].score == pytest.approx(0.7 / 60 + 0.3 / 62)
+    assert [h.doc_id for h in blend_ranks([a, b, c], [c, a, b], 0.0)] == ["a", "b", "c"]

@@ -80,6 +80,14 @@ def test_train_save_load_and_rank(tmp_path):
     by_dir = load_reranker(str(out))
     assert by_dir.rerank("tell me about the volcano", hits, k=1)[0].doc_id == "volcano-1"
     assert by_dir.pairs == 2  # both candidates scored, one kept
+    assert by_dir.blend is None
+
+    tuning = ce.tune_blend(out, folder, ["q0", "q1", "q2"], depth=5)
+    assert tuning["weight"] in ce.BLEND_WEIGHTS and tuning["n_queries"] == 3
+    assert set(tuning["ndcg@10_by_weight"]) == {str(w) for w in ce.BLEND_WEIGHTS}
+    assert load_reranker(f"cross-encoder:{out}").blend == tuning["weight"]  # saved with the model
+    with pytest.raises(LadderError, match="test"):
+        ce.tune_blend(out, folder, ["q9"])  # a test query
 
 
 def test_training_needs_both_labels(tmp_path):
