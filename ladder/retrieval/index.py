@@ -162,12 +162,12 @@ class Index:
 
     def _bm25_rankings(self, queries: Sequence[str], depth: int) -> list[list[tuple[int, float]]]:
         ids, scores = self.bm25.search(queries, depth)
-        return [[(int(i), float(s)) for i, s in zip(ri, rs) if s > 0] for ri, rs in zip(ids, scores)]
+        return [[(i, s) for i, s in zip(ri, rs) if s > 0] for ri, rs in zip(ids.tolist(), scores.tolist())]
 
     def _dense_rankings(self, queries: Sequence[str], depth: int) -> list[list[tuple[int, float]]]:
         qv = embed(queries, model=self.embedder)
         ids, scores = top_k(self.vectors, qv, depth)
-        return [[(int(i), float(s)) for i, s in zip(ri, rs)] for ri, rs in zip(ids, scores)]
+        return [list(zip(ri, rs)) for ri, rs in zip(ids.tolist(), scores.tolist())]
 
     def search_many(self, queries: Sequence[str], k: int = 10, method: str = "hybrid",
                     fusion: Fusion | None = None, per_doc: bool = False) -> list[list[Hit]]:
@@ -185,10 +185,21 @@ class Index:
             d = max(depth, f.depth)
             pairs = zip(self._bm25_rankings(queries, d), self._dense_rankings(queries, d))
             rankings = [fuse(f.method, [b, v], f.weights, k=f.k) for b, v in pairs]
+        return [self._top_hits(r, k, per_doc) for r in rankings]
+
+    def _top_hits(self, ranking: list[tuple[int, float]], k: int, per_doc: bool) -> list[Hit]:
+        """The first k passages of a ranking as Hits (k distinct documents with per_doc)."""
+        if not per_doc:
+            return [self._hit(i, s) for i, s in ranking[:k]]
+        seen: set[str] = set()
         out = []
-        for ranking in rankings:
-            hits = [self._hit(i, s) for i, s in ranking]
-            out.append((collapse_per_doc(hits) if per_doc else hits)[:k])
+        for i, s in ranking:
+            doc = self.passages[i].doc_id
+            if doc not in seen:
+                seen.add(doc)
+                out.append(self._hit(i, s))
+                if len(out) == k:
+                    break
         return out
 
     def search(self, query: str, k: int = 10, method: str = "hybrid", fusion: Fusion | None = None,
