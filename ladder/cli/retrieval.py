@@ -31,7 +31,13 @@ def resolve_index(spec: str) -> Path:
     if (p / "manifest.json").is_file() or p.exists():
         return p
     named = _home_indexes() / spec
-    return named if (named / "manifest.json").is_file() else p
+    if (named / "manifest.json").is_file():
+        return named
+    if "/" not in spec and "\\" not in spec:
+        corpus = spec if spec == "wikipedia" else "<corpus>"
+        raise LadderError(f"no index named '{spec}' (looked in ./{spec} and {named}); build it with 'ladder index {corpus}'"
+                          + ("" if spec == "wikipedia" else f" --out {spec}"))
+    return p
 
 
 def load_reranker_lazily(name: str) -> Any:

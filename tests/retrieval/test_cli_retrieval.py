@@ -71,6 +71,7 @@ def test_eval_retrieval_json(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (["search", "{tmp}/nothing", "q"], "no search index here"),
+    (["search", "wikipedia", "q"], "no index named 'wikipedia'"),
     (["index", "{tmp}/missing.jsonl"], "no such corpus"),
     (["index", "{tmp}/bad.jsonl", "--out", "{tmp}/o"], "bad.jsonl:2: not valid JSON"),
     (["search", "{tmp}/old", "q"], "index format version 0, this ladder reads version 1"),
