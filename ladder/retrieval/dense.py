@@ -116,9 +116,11 @@ def _set_threads(small: bool) -> None:
 
 
 def _progress(total: int, what: str):
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    p = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    p = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True,
+                 console=Console(stderr=True))
     task = p.add_task(what, total=total)
     p.start()
     return p, task

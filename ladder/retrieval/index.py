@@ -215,9 +215,11 @@ def _collect(docs: Iterable[dict], chunking: Chunking, progress: bool) -> tuple[
     passages: list[Chunk] = []
     bar = None
     if progress:
+        from rich.console import Console
         from rich.progress import Progress, SpinnerColumn, TextColumn
 
-        bar = Progress(SpinnerColumn(), TextColumn("reading corpus: {task.completed} passages"), transient=True)
+        bar = Progress(SpinnerColumn(), TextColumn("reading corpus: {task.completed} passages"), transient=True,
+                       console=Console(stderr=True))
         task = bar.add_task("read", total=None)
         bar.start()
     try:
@@ -235,6 +237,17 @@ def _collect(docs: Iterable[dict], chunking: Chunking, progress: bool) -> tuple[
     if not passages:
         raise LadderError("the corpus has no documents with text; nothing to index")
     return passages, len(doc_ids)
+
+
+def _status(what: str, show: bool):
+    """A rich spinner while `what` runs (bm25s's own tqdm bars stay off)."""
+    import contextlib
+
+    if not show:
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(what)
 
 
 def _swap_in(tmp: Path, out: Path) -> None:
@@ -282,7 +295,8 @@ def build_index(docs: Iterable[dict], out_dir: str | Path, chunking: Chunking = 
 
             manifest["milvus"] = write_milvus(passages, vectors, tmp, out, milvus_uri, stemmer)
         else:
-            BM25(stemmer=stemmer).index(texts, progress=progress).save(tmp / "bm25")
+            with _status("BM25 indexing", progress):
+                BM25(stemmer=stemmer).index(texts).save(tmp / "bm25")
             with open(tmp / "passages.jsonl", "w", encoding="utf-8") as f:
                 for p in passages:
                     f.write(json.dumps({"doc_id": p.doc_id, "title": p.title, "text": p.text}, ensure_ascii=False) + "\n")
