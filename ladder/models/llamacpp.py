@@ -36,7 +36,9 @@ class LlamaCppModel(Model):
         self.params = params or self.path.stat().st_size * 2  # ~4-bit weights: 2 params per byte
         self.lora_path = str(lora_path) if lora_path else None
         self._sha, self._fp = sha256, None
-        self.n_ctx, self.n_threads = n_ctx, n_threads or os.cpu_count() or 2
+        self.n_ctx = n_ctx
+        # LADDER_THREADS: fewer threads than cores helps on a busy machine (llama.cpp threads spin-wait)
+        self.n_threads = n_threads or int(os.environ.get("LADDER_THREADS", 0)) or os.cpu_count() or 2
         self._llama: Any = None  # loaded on first use: a fully cached run never loads the weights
 
     @property
