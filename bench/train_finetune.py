@@ -97,6 +97,53 @@ def run_plain(model: str, batch: int, length: int, steps: int) -> dict:
             "final_loss": float(loss.detach())}
 
 
+def run_interleaved(model: str, batch: int, length: int, steps: int) -> dict:
+    """Ours (lora._step, the function train() runs each step) and the plain step, alternating in one process
+    on the same tensors, so both see the same load from other jobs on the shared cores."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from ladder.train import ddp, hf
+    from ladder.train.lora import _step
+    from ladder.train.lora_data import collate, encode
+
+    folder = hf.hf_dir(model)
+    _, tok = hf.load_base(model)
+    rows = [encode(tok, p) for p in fixed_pairs(tok, batch, length)]
+    ids, mask, labels = collate(rows, tok.pad_token_id)
+
+    def fresh():
+        torch.manual_seed(0)
+        net = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+        net = get_peft_model(net, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear",
+                                             task_type="CAUSAL_LM"))
+        opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=4e-4)
+        return net, opt
+
+    ours, ours_opt = fresh()
+    sched = torch.optim.lr_scheduler.LambdaLR(ours_opt, lambda s: 1.0)
+    plain, plain_opt = fresh()
+    plain.train()
+    cpu: dict[str, list[float]] = {"ours": [], "plain": []}
+    wall: dict[str, list[float]] = {"ours": [], "plain": []}
+    for i in range(steps + 1):
+        for name in (("ours", "plain") if i % 2 == 0 else ("plain", "ours")):
+            w, c = time.perf_counter(), time.process_time()
+            if name == "ours":
+                _step(ours, ours, ours_opt, sched, rows, batch, tok.pad_token_id, ddp.World(), 1.0)
+            else:
+                plain(input_ids=ids, attention_mask=mask, labels=labels).loss.backward()
+                plain_opt.step()
+                plain_opt.zero_grad()
+            if i:  # the first round warms up
+                wall[name].append(time.perf_counter() - w)
+                cpu[name].append(time.process_time() - c)
+    med = {k: statistics.median(v) for k, v in cpu.items()}
+    return {"cpu_seconds_per_step": med, "wall_seconds_per_step": {k: statistics.median(v) for k, v in wall.items()},
+            "cpu_step_seconds": cpu, "ratio_cpu": med["plain"] / med["ours"]}
+
+
 def speed(args: argparse.Namespace) -> None:
     rows = []
     for model in args.models.split(","):
@@ -108,6 +155,11 @@ def speed(args: argparse.Namespace) -> None:
         row["ratio_seconds_per_step"] = row["plain"]["seconds_per_step"] / row["ours"]["seconds_per_step"]
         row["ratio_cpu_seconds_per_step"] = row["plain"]["cpu_seconds_per_step"] / row["ours"]["cpu_seconds_per_step"]
         row["ratio_peak_memory"] = row["plain"]["peak_rss_gib"] / row["ours"]["peak_rss_gib"]
+        if args.interleaved:
+            cmd = [sys.executable, __file__, "_one", "interleaved", model, str(args.batch), str(args.length),
+                   str(args.steps)]
+            out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+            row["interleaved"] = json.loads(out.strip().splitlines()[-1])
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
     write("train_finetune_speed", {
@@ -173,7 +225,7 @@ def quality(args: argparse.Namespace) -> None:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "_one":
         impl, model, batch, length, steps = sys.argv[2:7]
-        fn = run_ours if impl == "ours" else run_plain
+        fn = {"ours": run_ours, "plain": run_plain, "interleaved": run_interleaved}[impl]
         print(json.dumps(fn(model, int(batch), int(length), int(steps))))
         return
     ap = argparse.ArgumentParser()
@@ -183,6 +235,7 @@ def main() -> None:
     s.add_argument("--batch", type=int, default=2)
     s.add_argument("--length", type=int, default=64)
     s.add_argument("--steps", type=int, default=5)
+    s.add_argument("--interleaved", action="store_true", help="Also alternate ours/plain steps in one process.")
     q = sub.add_parser("quality")
     q.add_argument("tasks", nargs="*", default=["sst2", "banking77"])
     q.add_argument("--limit", type=int, default=500)
