@@ -55,10 +55,12 @@ def load(spec: str, threads: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--models", default="smollm2-135m,qwen2.5-coder-0.5b")
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--method", default="hybrid")
+    ap.add_argument("--rungs", default="zero-shot,rag", help="run a subset (e.g. in parallel processes sharing the store)")
+    ap.add_argument("--name", default="rag_squad", help="results file name under bench/results/")
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads for bundled models (0 = default)")
     args = ap.parse_args()
     qa_path = need_data("squad", "qa", "train.jsonl")
@@ -66,6 +68,10 @@ def main() -> None:
 
     from ladder.evaluate import evaluate
     from ladder.rungs import get_rung
+    from ladder.store import Store
+
+    # predictions are committed as they are made: an interrupted run resumes where it stopped
+    store = Store(os.path.join(os.environ.get("LADDER_HOME", os.path.expanduser("~/.cache/ladder")), "bench_rag_squad.db"))
     from ladder.task import Task
 
     rows = [json.loads(line) for line in open(qa_path, encoding="utf-8")]
@@ -80,27 +86,39 @@ def main() -> None:
     for spec in args.models.split(","):
         model = Capped(load(spec, args.threads))
         for rung, opts in (("zero-shot", None), ("rag", {"k": args.k, "method": args.method, "progress": True})):
+            if rung not in args.rungs.split(","):
+                continue
             prog = get_rung(rung)(task, model, opts)
             if rung == "rag" and retrieval is None:
                 retrieval = gold_in_prompt(prog, task)
-            res = evaluate(prog, task.test, "token_f1", expected=task.expected)
+            key = f"rag_squad:{spec}:{rung}:n{args.n}:k{args.k}:{args.method}"
+            store.start_run(key, task="squad", rung=rung, model=spec, n=args.n)
+            res = evaluate(prog, task.test, "token_f1", expected=task.expected, store=store, run_key=key)
             row = {"model": spec, "rung": rung, "token_f1": round(res.score, 4), "ci95": [round(res.ci_low, 4),
                    round(res.ci_high, 4)], "n": res.n, "errors": res.errors, "latency_p50_s": round(res.latency_p50, 3),
                    "latency_p95_s": round(res.latency_p95, 3), "tokens_in": res.usage.tokens_in,
                    "tokens_out": res.usage.tokens_out, "seconds": round(res.usage.seconds, 1),
                    "one_time_seconds": round(prog.one_time.seconds, 1),
                    "examples": [{"q": r.get("input", "")[:80], "out": r.get("output"), "score": r.get("score")}
-                                for r in res.rows[:3]]}
-            print(json.dumps({k: v for k, v in row.items() if k != "examples"}))
+                                for r in res.rows[:3]],
+                   "scores": [r.get("score") or 0.0 for r in res.rows]}
+            print(json.dumps({k: v for k, v in row.items() if k not in ("examples", "scores")}), flush=True)
             results.append(row)
+            write(args.name, {"partial": True, "results": results})
         model.model.close()
-    for spec in args.models.split(","):
-        z = next(r for r in results if r["model"] == spec and r["rung"] == "zero-shot")
-        g = next(r for r in results if r["model"] == spec and r["rung"] == "rag")
-        g["gain_over_zero_shot"] = round(g["token_f1"] - z["token_f1"], 4)
-    write("rag_squad", {"dataset": "squad/qa (SQuAD v1.1 dev)", "corpus": "squad/retrieval/corpus.jsonl",
-                        "n_questions": args.n, "k": args.k, "method": args.method, "max_new_tokens": 32,
-                        "gold_paragraph_in_prompt": retrieval, "results": results})
+    for spec in args.models.split(","):  # both rungs on the same questions: the gain is paired
+        z = [r for r in results if r["model"] == spec and r["rung"] == "zero-shot"]
+        g = [r for r in results if r["model"] == spec and r["rung"] == "rag"]
+        if z and g:
+            from ladder.evaluate import bootstrap_ci
+
+            diff = [b - a for a, b in zip(z[0]["scores"], g[0]["scores"])]
+            lo, hi = bootstrap_ci(diff)
+            g[0]["gain_over_zero_shot"] = {"mean": round(sum(diff) / len(diff), 4), "ci95_paired": [round(lo, 4), round(hi, 4)]}
+    write(args.name, {"dataset": "squad/qa (SQuAD v1.1 dev)", "corpus": "squad/retrieval/corpus.jsonl",
+                      "load_average_1m": os.getloadavg()[0],  # the CPU was shared: seconds are inflated
+                      "n_questions": args.n, "k": args.k, "method": args.method, "max_new_tokens": 32,
+                      "gold_paragraph_in_prompt": retrieval, "results": results})
 
 
 def gold_in_prompt(prog, task) -> float:

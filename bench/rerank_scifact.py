@@ -64,6 +64,8 @@ def main() -> None:
     ap.add_argument("--llm", default="pointwise:smollm2-135m,listwise:smollm2-135m,pointwise:qwen2.5-coder-0.5b",
                     help="LLM rerankers to sample, as kind:model")
     ap.add_argument("--skip-llm", action="store_true")
+    ap.add_argument("--llm-only", action="store_true",
+                    help="only the LLM sample (first stage and CE scored on the sampled queries alone)")
     ap.add_argument("--name", default="rerank_scifact", help="results file name under bench/results/")
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads for bundled models (0 = default)")
     args = ap.parse_args()
@@ -94,6 +96,15 @@ def main() -> None:
     t = time.perf_counter()
     idx = open_index(folder, chunking=Chunking("none"), progress=True)
     index_s = time.perf_counter() - t
+    if args.llm_only:
+        ids = sample_ids(test_ids, args.llm_queries)
+        first = {q: idx.search(queries[q], k=100, method="hybrid", per_doc=True) for q in ids}
+        ce = load_reranker(f"cross-encoder:{ce_dir}")
+        ce_scores = {q: ce.inner.scores(queries[q], [f"{h.title}. {h.text}" if h.title else h.text
+                                                     for h in first[q][:args.llm_depth]]) for q in ids}
+        write(args.name, {"dataset": str(folder), "split": "test", "cross_encoder": str(ce_dir),
+                          "llm": llm_sample(args, idx, queries, test_ids, test_q, first, ce_scores, load_reranker)})
+        return
     first = {}
     t = time.perf_counter()
     for q in test_ids + dev_ids:
@@ -151,9 +162,13 @@ def main() -> None:
         write(args.name, result)
 
 
+def sample_ids(test_ids, n):
+    return sorted(random.Random(0).sample(test_ids, min(n, len(test_ids))))
+
+
 def llm_sample(args, idx, queries, test_ids, test_q, first, ce_scores, load_reranker) -> dict:
     """LLM rerankers on a seeded sample of test queries, next to hybrid and the CE on the same queries."""
-    ids = sorted(random.Random(0).sample(test_ids, min(args.llm_queries, len(test_ids))))
+    ids = sample_ids(test_ids, args.llm_queries)
     d = args.llm_depth
     base = [[h.doc_id for h in first[q]] for q in ids]
     qr = [test_q[q] for q in ids]
