@@ -5,8 +5,8 @@ speed   — seconds per optimizer step and peak RSS for smollm2-135m and qwen2.5
           config, same optimizer), each in its own process so peak memory is its own. ratio = plain / ours
           (>= 1.0 means ours is not slower).
 quality — fine-tune smollm2-135m on a seeded subset of the train split under a time budget, then score it
-          on the same seeded test sample as bench/tasks_climb.py (`ladder climb --all --limit N`), next to
-          zero-shot and few-shot of both models (ladder.climb.run_rung: same store, same intervals).
+          on the same seeded test sample as bench/tasks_climb.py (`ladder climb --all --limit N`; `--first K`
+          keeps its first K), next to zero-shot and few-shot of both models (same evaluate, same intervals).
 
 Usage: python bench/train_finetune.py speed [--models ...] [--batch 2] [--length 64] [--steps 5]
        python bench/train_finetune.py quality [sst2 banking77] [--limit 500] [--minutes 12] [--examples N]
@@ -187,10 +187,30 @@ def task_toml(name: str, folder: Path) -> Path:
     return path
 
 
-def quality(args: argparse.Namespace) -> None:
+def eval_row(task, rung: str, model: str, options, examples, store, prices) -> dict:
+    """run_rung's steps on an explicit list of examples (a prefix of the seeded test sample)."""
     from dataclasses import asdict
 
-    from ladder.climb import run_rung
+    from ladder.climb import to_row
+    from ladder.evaluate import evaluate
+    from ladder.models import load_model
+    from ladder.rungs import get_rung
+    from ladder.store import CachedModel, digest
+
+    t0 = time.perf_counter()
+    m = CachedModel(load_model(model), store)
+    program = get_rung(rung)(task, m, dict(options or {}))
+    key = digest(task.fingerprint(), program.describe(), m.fingerprint, len(examples), "bench-prefix")
+    res = evaluate(program, examples, task.metric, expected=task.expected, render=task.render, store=store,
+                   run_key=key)
+    row = asdict(to_row(task, rung, model, m, program, res, prices))
+    row["bench_wall_seconds"] = time.perf_counter() - t0
+    return row
+
+
+def quality(args: argparse.Namespace) -> None:
+    from ladder.climb import test_sample
+    from ladder.cost import load_prices
     from ladder.store import Store
     from ladder.task import load_task
 
@@ -199,27 +219,24 @@ def quality(args: argparse.Namespace) -> None:
     for name in args.tasks:
         task = load_task(task_toml(name, folder))
         ft = {"max_examples": args.examples, "epochs": 1, "max_minutes": args.minutes, "batch_size": 8}
-        rows = []
+        examples = test_sample(task, args.limit)[: args.first or None]
         plan = [("finetune", "smollm2-135m", ft)] + [
             (rung, m, None) for m in ("smollm2-135m", "qwen2.5-coder-0.5b") for rung in ("zero-shot", "few-shot")]
-        for rung, model, options in plan:
-            t0 = time.perf_counter()
-            row, res = run_rung(task, rung, model, store=store, options=options, limit=args.limit)
-            d = asdict(row)
-            d["bench_wall_seconds"] = time.perf_counter() - t0
-            rows.append(d)
-            print(f"{name} {rung} {model}: {row.score:.3f} [{row.ci_low:.3f}, {row.ci_high:.3f}]", file=sys.stderr)
-        ft_row = rows[0]
-        best_prompted = max(rows[1:], key=lambda r: r["score"])
-        write(f"train_finetune_{name}", {
-            "task": name, "test_sample": args.limit, "finetune_options": ft,
-            "question": "does fine-tuning smollm2-135m beat prompting qwen2.5-coder-0.5b?",
-            "answer": {"finetuned_smollm2": [ft_row["score"], ft_row["ci_low"], ft_row["ci_high"]],
-                       "best_prompted": [best_prompted["rung"], best_prompted["model"], best_prompted["score"],
-                                         best_prompted["ci_low"], best_prompted["ci_high"]],
-                       "intervals_overlap": not (ft_row["ci_low"] > best_prompted["ci_high"]
-                                                 or ft_row["ci_high"] < best_prompted["ci_low"])},
-            "rows": rows})
+        rows: list[dict] = []
+        for rung, model, options in plan:  # results are written after every row: a cut-off run keeps its rows
+            rows.append(eval_row(task, rung, model, options, examples, store, load_prices(task.prices)))
+            r = rows[-1]
+            print(f"{name} {rung} {model}: {r['score']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]", file=sys.stderr)
+            ft_row, prompted = rows[0], rows[1:]
+            best = max(prompted, key=lambda r: r["score"]) if prompted else None
+            write(f"train_finetune_{name}", {
+                "task": name, "test_examples": f"first {len(examples)} of the seeded {args.limit}-example test sample "
+                                               "(ladder.climb.test_sample, seed 0)",
+                "finetune_options": ft, "rows_done": f"{len(rows)} of {len(plan)}",
+                "question": "does fine-tuning smollm2-135m beat prompting qwen2.5-coder-0.5b?",
+                "best_prompted_so_far": best and {k: best[k] for k in ("rung", "model", "score", "ci_low", "ci_high")},
+                "finetuned": {k: ft_row[k] for k in ("score", "ci_low", "ci_high", "one_time_cost")},
+                "rows": rows})
 
 
 def main() -> None:
@@ -241,6 +258,7 @@ def main() -> None:
     q.add_argument("--limit", type=int, default=500)
     q.add_argument("--minutes", type=float, default=12.0)
     q.add_argument("--examples", type=int, default=2000)
+    q.add_argument("--first", type=int, default=None, help="Score only the first N of the seeded sample.")
     args = ap.parse_args()
     speed(args) if args.part == "speed" else quality(args)
 
