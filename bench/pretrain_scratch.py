@@ -7,7 +7,7 @@ Claims measured:
    the identical shape (same batches, same optimizer), measured side by side;
 3. the exported GGUF runs in llama.cpp (a greedy sample is recorded).
 
-    python bench/pretrain_scratch.py --params 5M --steps 300
+    python bench/pretrain_scratch.py --params 3M --steps 200
 """
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ def steps_per_second(model, stream, steps: int, batch: int, seq: int, forward) -
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--params", default="5M")
+    ap.add_argument("--params", default="3M")
     ap.add_argument("--vocab-size", type=int, default=4096)
-    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--seq-len", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--speed-steps", type=int, default=15)

@@ -327,7 +327,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
         logits = forward(x)  # (B, T, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))  # mean over B*T
         if not torch.isfinite(loss):
-            raise LadderError(f"training diverged: loss {float(loss)} at step {step + 1}; lower --lr (now {peak_lr:g})")
+            raise LadderError(f"training diverged: loss {loss.item()} at step {step + 1}; lower --lr (now {peak_lr:g})")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
