@@ -48,7 +48,7 @@ test: install
 
 demo: install models-default
 	$(BIN)/ladder demo --out demo/wiki-topics
-	$(BIN)/ladder climb demo/wiki-topics/task.toml --models smollm2-135m,qwen2.5-coder-0.5b --all --limit 200
+	$(BIN)/ladder climb demo/wiki-topics/task.toml --models smollm2-135m,qwen2.5-coder-0.5b --selector similar --k 8 --limit 100
 
 bench: install models-default
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
