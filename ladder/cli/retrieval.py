@@ -19,6 +19,13 @@ def _console(stderr: bool = False) -> Any:
     return Console(stderr=stderr)
 
 
+def _show_progress(as_json: bool) -> bool:
+    """Progress bars on an interactive stderr only: piped output and --json stay clean."""
+    import sys
+
+    return not as_json and sys.stderr.isatty()
+
+
 def _home_indexes() -> Path:
     from ladder.retrieval.index import ladder_home
 
@@ -83,7 +90,7 @@ def index(corpus: str, out_dir: str | None, chunking: str, max_words: int, overl
     out = Path(out_dir) if out_dir else _home_indexes() / name
     t = time.perf_counter()
     idx = build_index(load_corpus(corpus), out, chunking=Chunking(chunking, max_words, overlap), embedder=embedder,
-                      stemmer=None if stemmer == "none" else stemmer, progress=not as_json, backend=backend,
+                      stemmer=None if stemmer == "none" else stemmer, progress=_show_progress(as_json), backend=backend,
                       milvus_uri=milvus_uri, corpus=corpus)
     info = {"index": str(out), "backend": backend, "documents": idx.manifest["n_docs"],
             "passages": idx.manifest["n_passages"], "seconds": round(time.perf_counter() - t, 1)}
@@ -169,7 +176,7 @@ def eval_retrieval(beir_folder: str, methods: str, rerank: str | None, rerank_de
     idx = Index.load(resolve_index(index_dir)) if index_dir else None
     reranker = load_reranker_lazily(rerank) if rerank else None
     report = evaluate_retrieval(beir_folder, chosen, split=split, index=idx, reranker=reranker, rerank_name=rerank,
-                                rerank_depth=rerank_depth, limit=limit, progress=not as_json)
+                                rerank_depth=rerank_depth, limit=limit, progress=_show_progress(as_json))
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
