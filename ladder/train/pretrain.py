@@ -179,17 +179,20 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def batch_at(stream, step: int, batch: int, seq: int, seed: int):
+def batch_at(stream, step: int, batch: int, seq: int, seed: int, bos: int | None = None):
     """Windows for `step`: (x, y) each (batch, seq); y is x shifted by one token. Same step -> same batch."""
     import torch
 
     g = torch.Generator().manual_seed(seed * 1_000_003 + step)
     starts = torch.randint(0, len(stream) - seq - 1 + 1, (batch,), generator=g)
     rows = torch.stack([stream[s: s + seq + 1] for s in starts.tolist()])  # (B, T+1)
-    return rows[:, :-1], rows[:, 1:]
+    x, y = rows[:, :-1].clone(), rows[:, 1:]
+    if bos is not None:  # models served with a BOS first (Gemma) misbehave on windows that start without one
+        x[:, 0] = bos
+    return x, y
 
 
-def window_nll(forward: Callable, stream, seq: int, max_tokens: int, batch: int) -> list[float]:
+def window_nll(forward: Callable, stream, seq: int, max_tokens: int, batch: int, bos: int | None = None) -> list[float]:
     """Mean next-token loss (nats) of each consecutive, non-overlapping window from the stream's start."""
     import torch
     import torch.nn.functional as F
@@ -199,7 +202,10 @@ def window_nll(forward: Callable, stream, seq: int, max_tokens: int, batch: int)
     with torch.no_grad():
         for i in range(0, n_windows, batch):
             rows = torch.stack([stream[w * seq: w * seq + seq + 1] for w in range(i, min(n_windows, i + batch))])
-            logits = forward(rows[:, :-1])  # (b, T, V)
+            x = rows[:, :-1].clone()
+            if bos is not None:
+                x[:, 0] = bos
+            logits = forward(x)  # (b, T, V)
             loss = F.cross_entropy(logits.transpose(1, 2).float(), rows[:, 1:], reduction="none")  # (b, T)
             out.extend(loss.mean(dim=1).tolist())
     return out
@@ -276,6 +282,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
     if cfg.scratch:
         model = TinyLlama(mcfg)
         forward = model
+        bos = None  # every document starts with END already; llama.cpp adds END as BOS when serving
     else:
         from ladder.train.hf import load_base
 
@@ -285,6 +292,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
             model.get_input_embeddings().weight.requires_grad_(False)
         forward = lambda x: model(input_ids=x).logits  # noqa: E731
         encode = lambda ts: encode_docs(hf_tok, ts)  # noqa: E731
+        bos = bos_token(hf_tok)
 
     train_stream = torch.tensor([t for ids in encode(train_texts) for t in ids], dtype=torch.long)
     held_stream = torch.tensor([t for ids in encode(held_texts) for t in ids], dtype=torch.long)
@@ -309,7 +317,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
     if state is None:
         model.eval()
         state = {"step": 0, "wall": 0.0, "cpu": 0.0, "losses": [], "resumed_from": 0,
-                 "nll_before": window_nll(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size)}
+                 "nll_before": window_nll(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size, bos)}
     else:
         state["resumed_from"] = state["step"]
 
@@ -323,7 +331,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
         lr = lr_at(step, steps, peak_lr, warmup)
         for group in opt.param_groups:
             group["lr"] = lr
-        x, y = batch_at(train_stream, step, cfg.batch_size, cfg.seq_len, cfg.seed)
+        x, y = batch_at(train_stream, step, cfg.batch_size, cfg.seq_len, cfg.seed, bos)
         logits = forward(x)  # (B, T, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))  # mean over B*T
         if not torch.isfinite(loss):
@@ -345,7 +353,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
             ckpt.save(out / "checkpoint", fp, model, opt, state)
 
     model.eval()
-    nll_after = window_nll(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size)
+    nll_after = window_nll(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size, bos)
     model_dir = out / "model"
     gguf_path = out / "model.gguf"
     if cfg.scratch:
@@ -381,6 +389,13 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
     os.replace(tmp, out / "result.json")
     shutil.rmtree(out / "checkpoint", ignore_errors=True)
     return result
+
+
+def bos_token(hf_tokenizer) -> int | None:
+    """The BOS id when the tokenizer puts one before every text (Gemma, Llama), else None (SmolLM2, Qwen)."""
+    bos = hf_tokenizer.bos_token_id
+    ids = hf_tokenizer("a", add_special_tokens=True)["input_ids"]
+    return bos if bos is not None and ids and ids[0] == bos else None
 
 
 def _hf_param_count(hc: Any) -> int:
