@@ -154,3 +154,20 @@ def test_memory_check_arithmetic():
 def test_divergence_is_reported_not_trained_through(corpus, tmp_path):
     with pytest.raises(LadderError, match=r"training diverged: loss nan at step \d+; lower --lr"):
         pretrain(corpus, tiny(tmp_path / "boom", lr=1e9, steps=8))
+
+
+def test_windows_start_with_bos_only_for_models_that_use_one():
+    from ladder.train.pretrain import batch_at, bos_token
+
+    class Tok:
+        def __init__(self, adds):
+            self.bos_token_id, self.adds = 2, adds
+
+        def __call__(self, text, add_special_tokens):
+            return {"input_ids": ([2] if self.adds else []) + [7]}
+
+    assert bos_token(Tok(True)) == 2 and bos_token(Tok(False)) is None
+    stream = torch.arange(100, 200)
+    x, y = batch_at(stream, 3, 4, 8, seed=0, bos=2)
+    x0, y0 = batch_at(stream, 3, 4, 8, seed=0)
+    assert (x[:, 0] == 2).all() and torch.equal(x[:, 1:], x0[:, 1:]) and torch.equal(y, y0)
