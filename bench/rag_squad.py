@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--method", default="hybrid")
     ap.add_argument("--rungs", default="zero-shot,rag", help="run a subset (e.g. in parallel processes sharing the store)")
+    ap.add_argument("--report-only", action="store_true", help="score the stored predictions, run nothing")
     ap.add_argument("--name", default="rag_squad", help="results file name under bench/results/")
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads for bundled models (0 = default)")
     args = ap.parse_args()
@@ -74,6 +75,8 @@ def main() -> None:
     store = Store(os.path.join(os.environ.get("LADDER_HOME", os.path.expanduser("~/.cache/ladder")), "bench_rag_squad.db"))
     from ladder.task import Task
 
+    if args.report_only:
+        return report_only(args, store)
     rows = [json.loads(line) for line in open(qa_path, encoding="utf-8")]
     rng = random.Random(0)
     rng.shuffle(rows)
@@ -91,7 +94,9 @@ def main() -> None:
             prog = get_rung(rung)(task, model, opts)
             if rung == "rag" and retrieval is None:
                 retrieval = gold_in_prompt(prog, task)
-            key = f"rag_squad:{spec}:{rung}:n{args.n}:k{args.k}:{args.method}"
+            # example i is the same question for every --n (the first n of one seeded shuffle), so runs of
+            # different sizes share predictions
+            key = run_key(spec, rung, args)
             store.start_run(key, task="squad", rung=rung, model=spec, n=args.n)
             res = evaluate(prog, task.test, "token_f1", expected=task.expected, store=store, run_key=key)
             row = {"model": spec, "rung": rung, "token_f1": round(res.score, 4), "ci95": [round(res.ci_low, 4),
@@ -119,6 +124,38 @@ def main() -> None:
                       "load_average_1m": os.getloadavg()[0],  # the CPU was shared: seconds are inflated
                       "n_questions": args.n, "k": args.k, "method": args.method, "max_new_tokens": 32,
                       "gold_paragraph_in_prompt": retrieval, "results": results})
+
+
+def run_key(spec: str, rung: str, args) -> str:
+    return f"rag_squad:{spec}:{rung}:k{args.k}:{args.method}"
+
+
+def report_only(args, store) -> None:
+    """Score what the store holds (paired: questions answered by both rungs), without running a model."""
+    from ladder.evaluate import bootstrap_ci
+
+    out = []
+    for spec in args.models.split(","):
+        preds = {rung: store.predictions(run_key(spec, rung, args)) for rung in ("zero-shot", "rag")}
+        both = sorted(set(preds["zero-shot"]) & set(preds["rag"]))
+        if not both:
+            continue
+        row = {"model": spec, "n_paired": len(both)}
+        for rung, p in preds.items():
+            vals = [p[i]["score"] or 0.0 for i in both]
+            lo, hi = bootstrap_ci(vals)
+            secs = [p[i]["usage"].get("seconds", 0.0) for i in both]
+            row[rung] = {"token_f1": round(sum(vals) / len(vals), 4), "ci95": [round(lo, 4), round(hi, 4)],
+                         "tokens_in_per_q": round(sum(p[i]["usage"].get("tokens_in", 0) for i in both) / len(both), 1),
+                         "seconds_per_q": round(sum(secs) / len(secs), 2)}
+        diff = [(preds["rag"][i]["score"] or 0.0) - (preds["zero-shot"][i]["score"] or 0.0) for i in both]
+        lo, hi = bootstrap_ci(diff)
+        row["gain_rag_minus_zero_shot"] = {"mean": round(sum(diff) / len(diff), 4), "ci95_paired": [round(lo, 4), round(hi, 4)]}
+        out.append(row)
+    write(args.name, {"dataset": "squad/qa (SQuAD v1.1 dev), seeded sample", "corpus": "squad/retrieval/corpus.jsonl",
+                      "k": args.k, "method": args.method, "max_new_tokens": 32, "instruction": INSTRUCTION,
+                      "load_average_1m": os.getloadavg()[0], "results": out,
+                      "note": "seconds are wall time on 2 cores shared with ~20 other runnable threads"})
 
 
 def gold_in_prompt(prog, task) -> float:

@@ -66,6 +66,9 @@ def main() -> None:
     ap.add_argument("--skip-llm", action="store_true")
     ap.add_argument("--llm-only", action="store_true",
                     help="only the LLM sample (first stage and CE scored on the sampled queries alone)")
+    ap.add_argument("--test-queries", type=int, default=0, help="score a seeded sample of N test queries (0 = all 300)")
+    ap.add_argument("--holdout-queries", type=int, default=0, help="tune on N of the held-out train queries (0 = all)")
+    ap.add_argument("--depths", default="10,20", help="reranking depths to try")
     ap.add_argument("--name", default="rerank_scifact", help="results file name under bench/results/")
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads for bundled models (0 = default)")
     args = ap.parse_args()
@@ -92,6 +95,12 @@ def main() -> None:
     test_ids = [q for q in test_q if q in queries]
     dev_ids = [q for q in held if q in train_q and q in queries]
     assert not set(dev_ids) & set(test_ids)
+    global DEPTHS
+    DEPTHS = tuple(int(d) for d in args.depths.split(","))
+    if args.test_queries and not args.llm_only:
+        test_ids = sample_ids(test_ids, args.test_queries)
+    if args.holdout_queries:
+        dev_ids = sample_ids(dev_ids, args.holdout_queries)
 
     t = time.perf_counter()
     idx = open_index(folder, chunking=Chunking("none"), progress=True)
@@ -134,6 +143,13 @@ def main() -> None:
     hybrid_test = ndcg([[h.doc_id for h in first[q]] for q in test_ids], [test_q[q] for q in test_ids])
     best_test = ndcg([blend(first[q], ce_scores[q], *best) for q in test_ids], [test_q[q] for q in test_ids])
     ce_only = {f"depth{d}": test_grid[(d, 1.0)] for d in DEPTHS}
+    from ladder.evaluate import bootstrap_ci
+    from ladder.retrieval.ir_metrics import ndcg_at_k
+
+    diff = [ndcg_at_k(blend(first[q], ce_scores[q], *best), test_q[q]) - ndcg_at_k([h.doc_id for h in first[q]], test_q[q])
+            for q in test_ids]
+    lo, hi = bootstrap_ci(diff)
+    gain = {"mean": round(sum(diff) / len(diff), 4), "ci95_paired": [round(lo, 4), round(hi, 4)]}
 
     result = {
         "dataset": str(folder), "split": "test", "n_queries": len(test_ids),
@@ -150,7 +166,7 @@ def main() -> None:
             "test_ndcg@10_ce_only": ce_only,
             "chosen_on_train_holdout": {"depth": best[0], "ce_weight": best[1], "n_holdout_queries": len(dev_ids),
                                         "holdout_ndcg@10": dev_grid.get(best)},
-            "test_ndcg@10_chosen": best_test["ndcg@10"], "test_mrr@10_chosen": best_test["mrr@10"],
+            "test_ndcg@10_chosen": best_test["ndcg@10"], "test_gain_over_hybrid": gain, "test_mrr@10_chosen": best_test["mrr@10"],
             "test_grid_ndcg@10": {f"depth{d}_w{w}": v for (d, w), v in test_grid.items()},
         },
     }
