@@ -31,8 +31,12 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -q "llama-cpp-python[server]==0.3.36"
+	# The same release's sdist carries llama.cpp's GGUF convert scripts (export of trained models).
+	test -f build/sdist/llama_cpp_python-0.3.36.tar.gz || \
+	  $(PIP) download -q --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d build/sdist
 	$(PIP) install -q -e ".[retrieval,train,dev]"
 	$(PIP) install -q --no-deps $(BASE_PACKAGES)
+	$(BIN)/python -m ladder.train.hf install-converters build/sdist/llama_cpp_python-0.3.36.tar.gz
 	touch $@
 
 models-default: $(VENV)/.models-default
@@ -43,8 +47,9 @@ $(VENV)/.models-default: $(VENV)/.installed
 large: $(VENV)/.installed
 	$(PIP) install -q --no-deps $(QWEN15_PACKAGES)
 
+# Tests get a LADDER_HOME of their own, kept between runs (joined models, converted HF weights).
 test: install
-	$(BIN)/python -m pytest -q
+	LADDER_TEST_HOME=$(CURDIR)/build/test-home $(BIN)/python -m pytest -q
 
 demo: install models-default
 	$(BIN)/ladder demo --out demo/wiki-topics
@@ -54,4 +59,4 @@ bench: install models-default
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache
+	rm -rf $(VENV) demo build .pytest_cache
