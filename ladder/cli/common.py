@@ -15,6 +15,10 @@ def console(stderr: bool = False) -> Any:
 
 
 def rung_options(f: Callable) -> Callable:
+    f = click.option("--train-minutes", type=float, default=None,
+                     help="finetune/pretrain rungs: training time budget in minutes.")(f)
+    f = click.option("--train-examples", type=int, default=None,
+                     help="finetune/pretrain rungs: train on at most N examples (seeded sample).")(f)
     f = click.option("--calibrate/--no-calibrate", default=None,
                      help="Subtract the label prior measured on content-free inputs (label tasks).")(f)
     f = click.option("--seed", default=0, show_default=True, help="Seed for demo selection.")(f)
