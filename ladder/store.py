@@ -29,7 +29,7 @@ MIGRATIONS = [
 
 
 def default_db() -> Path:
-    from ladder.models.bundled import ladder_home
+    from ladder.home import ladder_home
 
     return ladder_home() / "runs.db"
 

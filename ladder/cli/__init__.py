@@ -58,9 +58,11 @@ class LazyGroup(click.Group):
         try:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:
+            why = str(e)
+
             @click.command(name=name, help=SUMMARIES.get(name, ""))
             def unavailable() -> None:
-                raise click.ClickException(f"'{name}' is not available in this install ({e}); run 'make install'")
+                raise click.ClickException(f"'{name}' is not available in this install ({why}); run 'make install'")
             return unavailable
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -27,7 +27,7 @@ def _show_progress(as_json: bool) -> bool:
 
 
 def _home_indexes() -> Path:
-    from ladder.retrieval.index import ladder_home
+    from ladder.home import ladder_home
 
     return ladder_home() / "indexes"
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ladder.models.base import ModelError, sha256_file
+from ladder.home import ladder_home
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,6 @@ BUNDLED: dict[str, Bundled] = {
 }
 CHAT_MODELS = [n for n, b in BUNDLED.items() if b.chat]
 DEFAULT_MODELS = ["smollm2-135m", "qwen2.5-coder-0.5b"]
-
-
-def ladder_home() -> Path:
-    return Path(os.environ.get("LADDER_HOME", Path.home() / ".cache" / "ladder"))
 
 
 def _chunk_path(rel: str) -> Path | None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 import uuid
@@ -52,6 +51,7 @@ from ladder.retrieval.corpus import corpus_fingerprint, load_corpus
 from ladder.retrieval.dense import DEFAULT_EMBEDDER, embed, top_k
 from ladder.retrieval.fuse import FUSIONS, fuse
 from ladder.retrieval.hit import Hit
+from ladder.home import ladder_home
 
 __all__ = ["Index", "build_index", "open_index", "load_corpus", "Chunking", "Hit", "METHODS", "INDEX_VERSION"]
 
@@ -307,10 +307,6 @@ def build_index(docs: Iterable[dict], out_dir: str | Path, chunking: Chunking = 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Index.load(out)
-
-
-def ladder_home() -> Path:
-    return Path(os.environ.get("LADDER_HOME", "~/.cache/ladder")).expanduser()
 
 
 def open_index(spec: str | Path, chunking: Chunking = Chunking(), embedder: str = DEFAULT_EMBEDDER,

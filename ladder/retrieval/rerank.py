@@ -26,7 +26,6 @@ Passages are put in the prompt as delimited data, never as instructions.
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -259,8 +258,9 @@ class CrossEncoder(Reranker):
 
 
 def default_cross_encoder_dir() -> Path:
-    home = Path(os.environ.get("LADDER_HOME", Path.home() / ".cache" / "ladder"))
-    return home / "rerankers" / "default"
+    from ladder.home import ladder_home
+
+    return ladder_home() / "rerankers" / "default"
 
 
 def _load_model(spec: str) -> Model:

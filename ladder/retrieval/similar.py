@@ -14,19 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ladder.errors import LadderError
 from ladder.task import Example, Task, check_no_leak, template_fields
+from ladder.home import ladder_home
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
-
-
-def ladder_home() -> Path:
-    return Path(os.environ.get("LADDER_HOME", Path.home() / ".cache" / "ladder"))
 
 
 def _default_embed(texts: Sequence[str]) -> np.ndarray:

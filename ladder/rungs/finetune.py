@@ -40,7 +40,8 @@ def base_spec(model: Model) -> str:
 
 
 def adapter_dir(task: Task, spec: str, config: Any) -> Any:
-    from ladder.train.hf import ladder_home, resolve_base
+    from ladder.home import ladder_home
+    from ladder.train.hf import resolve_base
 
     ref = resolve_base(spec)
     key = hashlib.sha256(json.dumps([task.fingerprint(), ref.fingerprint, asdict(config)], sort_keys=True,

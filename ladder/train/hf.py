@@ -44,14 +44,11 @@ from typing import Any, Iterator
 
 from ladder.errors import LadderError
 from ladder.models.base import sha256_file
+from ladder.home import ladder_home
 
 LLAMA_CPP_VERSION = "0.3.36"  # the llama-cpp-python release whose llama.cpp serves our GGUFs
 _SDIST = f"llama_cpp_python-{LLAMA_CPP_VERSION}"
 _CONVERT_MEMBERS = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py", "conversion/", "gguf-py/")
-
-
-def ladder_home() -> Path:
-    return Path(os.environ.get("LADDER_HOME", Path.home() / ".cache" / "ladder"))
 
 
 # ---------------------------------------------------------------- base models
