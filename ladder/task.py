@@ -12,7 +12,7 @@ import string
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ladder.errors import TaskError
 
@@ -100,11 +100,8 @@ def _check_example(ex: Any, fields: list[str], output: str, where: str) -> None:
         raise TaskError(f"{where}: missing the output field '{output}'")
 
 
-def read_jsonl(path: Path, split: str = "") -> list[Example]:
-    """Read a JSONL file; errors name the file and line."""
-    if not path.exists():
-        raise TaskError(f"{path}: {split + ' split ' if split else ''}file not found")
-    rows: list[Example] = []
+def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for each non-blank line; errors name the file and line."""
     with open(path, "rb") as f:
         for n, raw in enumerate(f, 1):
             try:
@@ -114,10 +111,16 @@ def read_jsonl(path: Path, split: str = "") -> list[Example]:
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                yield n, json.loads(line)
             except json.JSONDecodeError as e:
                 raise TaskError(f"{path}:{n}: invalid JSON: {e.msg} (column {e.colno})") from None
-    return rows
+
+
+def read_jsonl(path: Path, split: str = "") -> list[Example]:
+    """Read a JSONL file; errors name the file and line."""
+    if not path.exists():
+        raise TaskError(f"{path}: {split + ' split ' if split else ''}file not found")
+    return [row for _, row in iter_jsonl(path)]
 
 
 def load_task(path: str | Path) -> Task:

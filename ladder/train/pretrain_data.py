@@ -22,22 +22,13 @@ def _join(title: str, text: str) -> str:
 
 
 def read_jsonl_texts(path: Path) -> list[str]:
+    from ladder.task import iter_jsonl
+
     texts: list[str] = []
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise LadderError(f"{path}:{n}: not valid UTF-8 (byte {e.start}); re-save the file as UTF-8") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise LadderError(f"{path}:{n}: invalid JSON: {e.msg} (column {e.colno})") from None
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise LadderError(f"{path}:{n}: expected an object with a string field 'text' (and optionally 'title')")
-            texts.append(_join(str(row.get("title") or ""), row["text"]))
+    for n, row in iter_jsonl(path):
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise LadderError(f"{path}:{n}: expected an object with a string field 'text' (and optionally 'title')")
+        texts.append(_join(str(row.get("title") or ""), row["text"]))
     return texts
 
 
