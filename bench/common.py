@@ -28,3 +28,15 @@ def write(name: str, data: dict) -> Path:
     out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     print(json.dumps(doc, indent=2, default=str))
     return out
+
+
+def load_model_threads(spec: str, threads: int):
+    """load_model with `threads` llama.cpp threads (1 is far faster than 2 on a CPU shared with other
+    jobs: spinning threads wait on each other); 0 keeps the default."""
+    import os
+
+    from ladder.models import load_model
+
+    if threads:
+        os.environ["LADDER_THREADS"] = str(threads)
+    return load_model(spec)

@@ -16,7 +16,7 @@ import json
 import os
 import random
 
-from common import need_data, write
+from common import load_model_threads, need_data, write
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -37,20 +37,6 @@ class Capped:
     def complete(self, messages, *, max_tokens=256, temperature=0.0, stop=None, choices=None):
         return self.model.complete(messages, max_tokens=min(max_tokens, self.max_tokens), temperature=temperature,
                                    stop=(stop or []) + ["\n"])
-
-
-def load(spec: str, threads: int):
-    """A bundled model with `threads` llama.cpp threads (1 is far faster than 2 on a CPU shared with other jobs:
-    spinning threads wait on each other); other specs through load_model."""
-    from ladder.models import load_model
-    from ladder.models.bundled import BUNDLED, model_path
-
-    if threads and spec in BUNDLED:
-        from ladder.models.llamacpp import LlamaCppModel
-
-        b = BUNDLED[spec]
-        return LlamaCppModel(model_path(spec), name=spec, sha256=b.sha256, params=b.params, n_threads=threads)
-    return load_model(spec)
 
 
 def main() -> None:
@@ -87,7 +73,7 @@ def main() -> None:
 
     results, retrieval = [], None
     for spec in args.models.split(","):
-        model = Capped(load(spec, args.threads))
+        model = Capped(load_model_threads(spec, args.threads))
         for rung, opts in (("zero-shot", None), ("rag", {"k": args.k, "method": args.method, "progress": True})):
             if rung not in args.rungs.split(","):
                 continue

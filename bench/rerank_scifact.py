@@ -19,7 +19,7 @@ import random
 import time
 from pathlib import Path
 
-from common import need_data, write
+from common import load_model_threads, need_data, write
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -40,20 +40,6 @@ def ndcg(rankings, qrels):
     from ladder.retrieval.evaluate import score_rankings
 
     return score_rankings(rankings, qrels)
-
-
-def load(spec: str, threads: int):
-    """A bundled model with `threads` llama.cpp threads (1 is far faster than 2 on a CPU shared with other jobs:
-    spinning threads wait on each other); other specs through load_model."""
-    from ladder.models import load_model
-    from ladder.models.bundled import BUNDLED, model_path
-
-    if threads and spec in BUNDLED:
-        from ladder.models.llamacpp import LlamaCppModel
-
-        b = BUNDLED[spec]
-        return LlamaCppModel(model_path(spec), name=spec, sha256=b.sha256, params=b.params, n_threads=threads)
-    return load_model(spec)
 
 
 def main() -> None:
@@ -194,7 +180,7 @@ def llm_sample(args, idx, queries, test_ids, test_q, first, ce_scores, load_rera
     models = {}
     for spec in args.llm.split(","):
         kind, _, name = spec.partition(":")
-        model = models.get(name) or models.setdefault(name, load(name, args.threads))
+        model = models.get(name) or models.setdefault(name, load_model_threads(name, args.threads))
         rr = load_reranker(kind, model=model, **({"window": 5, "step": 3} if kind == "listwise" else {}))
         t = time.perf_counter()
         ranked = [[h.doc_id for h in rr.rerank(queries[q], first[q][:d])] + [h.doc_id for h in first[q][d:]]
