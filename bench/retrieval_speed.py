@@ -107,7 +107,7 @@ def main() -> None:
         for q in queries[:300]:
             idx.search(q, k=10, method="bm25")
 
-    t = best_of(3, {"raw_bm25s": raw_batch, "ladder_search_many": lambda: idx.search_many(queries, k=10, method="bm25"),
+    t = best_of(7, {"raw_bm25s": raw_batch, "ladder_search_many": lambda: idx.search_many(queries, k=10, method="bm25"),
                     "raw_bm25s_one_by_one": raw_single, "ladder_search_one_by_one": ours_single})
     out["bm25_queries"] = {
         "queries_batch": len(queries), "queries_single": 300,
