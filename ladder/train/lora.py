@@ -296,12 +296,19 @@ def _micro_batch(cfg: LoraConfig, mconf: Any, params: int, trainable: int, max_l
 
 
 def _token_loss(model: Any, ids: Any, mask: Any, labels: Any) -> Any:
-    """Summed cross-entropy over answer tokens. ids/mask/labels: [batch, length]."""
+    """Summed cross-entropy over answer tokens. ids/mask/labels: [batch, length].
+
+    Only the positions that predict an answer token go through the vocabulary projection
+    (`logits_to_keep` as a boolean mask): the prompt's logits would be thrown away anyway, and
+    the projection onto a 49k-151k vocabulary is a fifth of a small model's compute.
+    """
+    import torch
     import torch.nn.functional as F
 
-    logits = model(input_ids=ids, attention_mask=mask).logits  # [batch, length, vocab]
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)).float(), labels[:, 1:].reshape(-1),
-                           ignore_index=IGNORE, reduction="sum")
+    target = labels[:, 1:]
+    keep = torch.cat([target != IGNORE, torch.zeros_like(target[:, :1], dtype=torch.bool)], dim=1)
+    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits  # [kept, vocab]
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target[keep[:, :-1]], reduction="sum")
 
 
 def _step(net: Any, model: Any, opt: Any, sched: Any, rows: list[tuple[list[int], list[int]]], micro: int,
