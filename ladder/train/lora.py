@@ -22,16 +22,15 @@ import resource
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from ladder.errors import LadderError
 from ladder.models.base import Usage
 from ladder.task import Task, check_no_leak, template_fields
-from ladder.train import ddp, hf
-from ladder.train.lora_data import (IGNORE, Pair, available_gib, batches, check_data, collate, encode,
-                                    estimate_memory, fit_epochs, task_pairs)
+from ladder.train import ddp, hf, memory
+from ladder.train.lora_data import IGNORE, Pair, batches, check_data, collate, encode, fit_epochs, task_pairs
 
 RUN_VERSION = 1
 
@@ -176,7 +175,8 @@ def train(pairs: list[Pair], base: str, out: str | Path, config: LoraConfig | No
     model.to(ddp.device(world))
     params = sum(p.numel() for p in model.parameters())
     trainable = [p for p in model.parameters() if p.requires_grad]
-    micro = _micro_batch(cfg, model.config, params, sum(p.numel() for p in trainable), max_len, world)
+    answer = max(sum(1 for y in lab if y != IGNORE) for _, lab in data)
+    micro = _micro_batch(cfg, model.config, params, sum(p.numel() for p in trainable), max_len, answer, world)
     fitted = {**asdict(cfg), "epochs": epochs, "max_len": max_len, "micro_batch": micro, "eval_every": eval_every,
               "total_steps": total, "world_size": world.size, "backend": world.backend or "single"}
     net = ddp.wrap(model, world)
@@ -273,25 +273,19 @@ def _epoch_batches(n: int, cfg: LoraConfig, epoch: int, world_size: int) -> list
     return [b for b in batches(order, cfg.batch_size) if len(b) >= world_size]
 
 
-def _micro_batch(cfg: LoraConfig, mconf: Any, params: int, trainable: int, max_len: int, world: ddp.World) -> int:
+def _micro_batch(cfg: LoraConfig, mconf: Any, params: int, trainable: int, max_len: int, max_answer: int,
+                 world: ddp.World) -> int:
     """The largest micro-batch whose estimate fits; refuse with the numbers when even 1 does not."""
     per_rank = math.ceil(cfg.batch_size / world.size)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
-    limit = cfg.max_memory_gb or 0.9 * available_gib() / local
+    limit = cfg.max_memory_gb or 0.9 * memory.available_gib() / local
+    shape = dict(d_model=mconf.hidden_size, n_layer=mconf.num_hidden_layers, n_head=mconf.num_attention_heads,
+                 vocab=mconf.vocab_size, logit_positions=max_answer)
     micro = min(cfg.micro_batch or per_rank, per_rank)
-    while True:
-        est = estimate_memory(mconf, params, trainable, micro, max_len)
-        if est.total <= limit or cfg.micro_batch:
-            break
-        if micro == 1:
-            break
+    while not cfg.micro_batch and micro > 1 and memory.estimate(params, trainable, micro, max_len, **shape).total > limit:
         micro = max(1, micro // 2)
-    if est.total > limit:
-        raise LadderError(
-            f"training would need about {est.total:.1f} GiB (weights {est.weights:.1f}, optimizer {est.optimizer:.2f}, "
-            f"activations {est.activations:.1f} at micro-batch {micro} x {max_len} tokens, overhead {est.overhead:.1f}) "
-            f"but {limit:.1f} GiB is available; lower --micro-batch or --max-len, or raise --max-memory"
-        )
+    memory.check(memory.estimate(params, trainable, micro, max_len, **shape), limit,
+                 f"at micro-batch {micro} x {max_len} tokens; lower --micro-batch or --max-len, or raise --max-memory")
     return micro
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ladder.errors import LadderError
+from ladder.train import memory
 from ladder.train.pretrain_data import encode_docs, load_texts, split_heldout
 from ladder.train.plan import parse_count, run_cost
 
@@ -112,56 +113,6 @@ class PretrainResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# ---------------------------------------------------------------- memory
-
-
-def memory_estimate(n_params: int, n_trainable: int, batch: int, seq: int, d_model: int,
-                    n_layer: int, n_head: int, vocab: int) -> dict[str, float]:
-    """Peak bytes of an fp32 AdamW step, by part (a planning figure, not a measurement).
-
-    Weights 4 B/param; gradients + two Adam moments 12 B/trainable param;
-    activations kept for backward ~ 2 x Korthikanti et al.'s fp16 count
-    (B*T*d*L*(34 + 5*H*T/d) bytes); logits, their softmax and gradient 3 x B*T*V*4;
-    plus 20% for allocator slack and temporaries.
-
-    >>> e = memory_estimate(20_000_000, 20_000_000, 8, 256, 448, 7, 7, 8192)
-    >>> round(e["total"] / 2**30, 2)
-    1.36
-    """
-    parts = {
-        "weights": 4.0 * n_params,
-        "optimizer": 12.0 * n_trainable,
-        "activations": 2.0 * batch * seq * d_model * n_layer * (34 + 5 * n_head * seq / d_model),
-        "logits": 3.0 * batch * seq * vocab * 4,
-    }
-    parts["total"] = 1.2 * sum(parts.values())
-    return parts
-
-
-def available_memory() -> float:
-    """Bytes the system says can be allocated now (MemAvailable), or +inf if unknown."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return math.inf
-
-
-def check_memory(estimate: dict[str, float], available: float) -> None:
-    """Refuse before allocating anything when the estimate exceeds 90% of what is available."""
-    if estimate["total"] <= 0.9 * available:
-        return
-    gib = {k: v / 2**30 for k, v in estimate.items()}
-    raise LadderError(
-        f"out-of-memory risk: this run needs ~{gib['total']:.1f} GiB (weights {gib['weights']:.1f}, "
-        f"gradients+optimizer {gib['optimizer']:.1f}, activations {gib['activations']:.1f}, "
-        f"logits {gib['logits']:.1f}) but only {available / 2**30:.1f} GiB is available; "
-        "lower --batch-size or --seq-len, pick a smaller --params, or use --freeze-embeddings"
-    )
 
 
 # ---------------------------------------------------------------- the loop
@@ -276,8 +227,10 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
         embed = hc.vocab_size * hc.hidden_size
         n_params = _hf_param_count(hc)
         trainable = n_params - embed if cfg.freeze_embeddings else n_params
-    est = memory_estimate(n_params, trainable, cfg.batch_size, cfg.seq_len, shape[0], shape[1], shape[2], shape[3])
-    check_memory(est, available_memory())
+    est = memory.estimate(n_params, trainable, cfg.batch_size, cfg.seq_len, d_model=shape[0], n_layer=shape[1],
+                          n_head=shape[2], vocab=shape[3])
+    memory.check(est, 0.9 * memory.available_gib(),
+                 "lower --batch-size or --seq-len, pick a smaller --params, or use --freeze-embeddings")
 
     if cfg.scratch:
         model = TinyLlama(mcfg)
@@ -382,7 +335,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
         usd_per_cpu_hour=cfg.cpu_hour, resumed_from=state["resumed_from"], model_dir=str(model_dir),
         gguf=str(gguf_path) if cfg.export else None, losses=state["losses"],
         config={**{k: v for k, v in asdict(cfg).items() if k != "out"}, "lr": peak_lr, "warmup": warmup,
-                "memory_estimate_gib": round(est["total"] / 2**30, 2), "corpus": corpus},
+                "memory_estimate_gib": round(est.total, 2), "corpus": corpus},
     )
     tmp = out / "result.json.tmp"
     tmp.write_text(json.dumps(result.to_dict(), indent=1, default=str) + "\n")

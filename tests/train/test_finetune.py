@@ -8,7 +8,8 @@ pytest.importorskip("peft")
 from ladder.errors import LadderError  # noqa: E402
 from ladder.task import Task  # noqa: E402
 from ladder.train import hf, lora  # noqa: E402
-from ladder.train.lora_data import IGNORE, Pair, encode, estimate_memory, fit_epochs  # noqa: E402
+from ladder.train.lora_data import IGNORE, Pair, encode, fit_epochs  # noqa: E402
+from ladder.train.memory import estimate  # noqa: E402
 
 ANIMALS = ["the cat sat", "a dog ran", "fish swim fast", "birds fly high", "cows eat grass", "a horse runs",
            "the goat climbs", "an owl hoots"]
@@ -109,7 +110,8 @@ def test_examples_longer_than_max_len_are_refused_by_name(tiny, tmp_path):
 
 
 def test_memory_estimate_refuses_with_numbers(tiny, tmp_path):
-    with pytest.raises(LadderError, match=r"need about [0-9.]+ GiB .* but 0\.0 GiB is available"):
+    with pytest.raises(LadderError, match=r"out-of-memory risk: this run needs ~[0-9.]+ GiB .* "
+                                          r"but only 0\.0 GiB is available; .*--micro-batch"):
         lora.finetune(make_task(), tiny, tmp_path / "run", lora.LoraConfig(max_memory_gb=0.01, **FAST),
                       progress=False)
 
@@ -127,13 +129,14 @@ def test_unknown_option_names_the_choices():
 
 
 def test_memory_estimate_grows_with_batch_and_length():
-    class Conf:
-        hidden_size, num_hidden_layers, num_attention_heads, vocab_size = 576, 30, 9, 49152
-
-    small = estimate_memory(Conf, 135_000_000, 5_000_000, 1, 128)
+    shape = dict(d_model=576, n_layer=30, n_head=9, vocab=49152)
+    small = estimate(135_000_000, 5_000_000, 1, 128, **shape)
     assert small.weights == pytest.approx(135e6 * 4 / 2 ** 30)
-    assert estimate_memory(Conf, 135_000_000, 5_000_000, 8, 128).activations == pytest.approx(8 * small.activations)
-    assert estimate_memory(Conf, 135_000_000, 5_000_000, 1, 256).activations > 2 * small.activations
+    assert estimate(135_000_000, 5_000_000, 8, 128, **shape).activations == pytest.approx(8 * small.activations)
+    assert estimate(135_000_000, 5_000_000, 1, 256, **shape).activations > 2 * small.activations
+    # projecting only the answer tokens onto the vocabulary shrinks the logits, nothing else
+    answers = estimate(135_000_000, 5_000_000, 1, 128, logit_positions=4, **shape)
+    assert answers.logits == pytest.approx(small.logits * 4 / 128) and answers.activations == small.activations
 
 
 def test_fitted_epochs():

@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("tokenizers")
 
 from ladder.errors import LadderError
-from ladder.train.pretrain import PretrainConfig, check_memory, memory_estimate, pretrain
+from ladder.train import memory
+from ladder.train.pretrain import PretrainConfig, pretrain
 
 
 def wiki_rows(n: int) -> list[dict]:
@@ -144,11 +145,11 @@ def test_out_of_memory_risk_is_refused_before_allocating(corpus, tmp_path):
 
 
 def test_memory_check_arithmetic():
-    est = memory_estimate(10**9, 10**9, 1, 128, 2048, 16, 16, 32000)
-    assert est["weights"] == 4e9 and est["optimizer"] == 12e9
-    check_memory(est, available=40 * 2**30)  # fits
-    with pytest.raises(LadderError, match="gradients\\+optimizer 11.2"):
-        check_memory(est, available=8 * 2**30)
+    est = memory.estimate(10**9, 10**9, 1, 128, d_model=2048, n_layer=16, n_head=16, vocab=32000)
+    assert est.weights * 2**30 == 4e9 and est.optimizer * 2**30 == 12e9
+    memory.check(est, 40, "lower something")  # fits
+    with pytest.raises(LadderError, match="gradients\\+optimizer 11.18.* only 8.0 GiB is available; lower something"):
+        memory.check(est, 8, "lower something")
 
 
 def test_divergence_is_reported_not_trained_through(corpus, tmp_path):
