@@ -50,10 +50,11 @@ class ClimbResult:
     rows: list[Row]
     recommendation: str
     best: Row | None
+    pretrain_at_scale: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "rows": [asdict(r) for r in self.rows], "recommendation": self.recommendation,
-                "best": asdict(self.best) if self.best else None}
+                "best": asdict(self.best) if self.best else None, "pretrain_at_scale": self.pretrain_at_scale}
 
 
 def test_sample(task: Task, limit: int | None, seed: int = 0) -> list[dict]:
@@ -129,7 +130,46 @@ def climb(task: Task, models: list[str], rungs: list[str] | None = None, *, stor
     info = {"name": task.name, "source": task.source, "metric": task.metric, "target": task.target,
             "n_test": len(test_sample(task, limit)), "n_train": len(task.train), "fingerprint": task.fingerprint(),
             "requests": task.requests, "prices": {"cpu_hour": prices["cpu_hour"]}}
-    return ClimbResult(info, rows, text, best)
+    return ClimbResult(info, rows, text, best, pretrain_at_scale(models))
+
+
+def pretrain_at_scale(models: list[str], gpu: str = "h100", n_gpus: int = 8) -> dict[str, Any] | None:
+    """The top rung's real price: pretraining a model the size of the largest bundled one climbed,
+    at the compute-optimal token count and at the count its makers used (`ladder plan-pretrain`)."""
+    from ladder.models.bundled import BUNDLED
+    from ladder.train.plan import plan as plan_cost
+
+    known = [BUNDLED[m] for m in models if m in BUNDLED]
+    if not known:
+        return None
+    like = max(known, key=lambda b: b.params)
+    optimal = plan_cost(like.params, gpu=gpu, n_gpus=n_gpus)
+    out: dict[str, Any] = {"like": like.name, "params": like.params, "gpu": gpu, "n_gpus": n_gpus,
+                           "mfu": optimal.mfu, "usd_per_gpu_hour": optimal.usd_per_gpu_hour}
+    for name, p in (("compute_optimal", optimal),
+                    ("as_its_makers", like.pretrain_tokens and plan_cost(like.params, like.pretrain_tokens, gpu=gpu,
+                                                                         n_gpus=n_gpus))):
+        if p:
+            out[name] = {"tokens": p.tokens, "gpu_hours": round(p.gpu_hours, 1), "days": round(p.days, 2),
+                         "dollars": round(p.dollars, 2)}
+    return out
+
+
+def scale_note(scale: dict[str, Any] | None) -> str:
+    """One sentence for the report under the table."""
+    if not scale:
+        return ""
+    from ladder.train.plan import human
+
+    def part(b: dict[str, Any]) -> str:
+        return f"{human(b['gpu_hours'])} {scale['gpu'].upper()}-hours (${human(b['dollars'])}) on {human(b['tokens'])} tokens"
+
+    text = (f"Pretraining your own {scale['like']}-sized model ({human(scale['params'])} parameters) would take "
+            f"{part(scale['compute_optimal'])}, compute-optimal")
+    if "as_its_makers" in scale:
+        text += f"; {part(scale['as_its_makers'])} as its makers trained it"
+    return (text + f" (MFU {scale['mfu']:.0%}, ${scale['usd_per_gpu_hour']:.2f}/GPU-hour; "
+            "details: ladder plan-pretrain).")
 
 
 def recommend(task: Task, rows: list[Row]) -> tuple[Row | None, str]:

@@ -149,3 +149,18 @@ def test_calibration_removes_a_label_prior(sentiment_task, tmp_path, monkeypatch
     assert raw.score == 0.5 and cal.score == 1.0
     assert cal.one_time_cost > 0 and raw.one_time_cost == 0  # the content-free calls are counted
     assert any(c["messages"][-1]["content"] == "N/A" for c in model.calls)
+
+
+def test_report_prices_pretraining_the_largest_bundled_model_climbed():
+    from ladder.climb import pretrain_at_scale, scale_note
+    from ladder.train.plan import plan as plan_cost
+
+    scale = pretrain_at_scale(["smollm2-135m", "qwen2.5-coder-0.5b", "openai/big"])
+    assert scale["like"] == "qwen2.5-coder-0.5b" and scale["params"] == 494_000_000
+    assert scale["compute_optimal"]["tokens"] == 20 * 494_000_000  # Chinchilla
+    made = plan_cost(494_000_000, 5_500_000_000_000)
+    assert scale["as_its_makers"]["dollars"] == pytest.approx(made.dollars, abs=0.01)
+    assert scale["as_its_makers"]["dollars"] > 100 * scale["compute_optimal"]["dollars"]
+    note = scale_note(scale)
+    assert "qwen2.5-coder-0.5b-sized" in note and "5.5T tokens as its makers" in note
+    assert pretrain_at_scale(["openai/big"]) is None and scale_note(None) == ""

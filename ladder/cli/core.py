@@ -140,8 +140,12 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, k:
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
+    from ladder.climb import scale_note
+
     print_rows(result.rows, task.target)
     console().print(result.recommendation)
+    if result.pretrain_at_scale:
+        console().print(f"[dim]{scale_note(result.pretrain_at_scale)}[/dim]")
 
 
 def print_rows(rows: list[Any], target: float | None) -> None:

