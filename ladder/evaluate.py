@@ -95,7 +95,7 @@ def evaluate(
     """Run `program` on every example and score it. `scorer` overrides the per-example metric (e.g. a judge)."""
     t0 = time.perf_counter()
     done: dict[int, dict[str, Any]] = store.predictions(run_key) if store is not None and run_key else {}
-    fn = scorer or _scorer(metric)
+    fn = scorer or _scorer(metric, render)
     todo = [i for i in range(len(examples)) if i not in done]
     if progress:
         progress(len(done), len(examples))
@@ -150,6 +150,10 @@ def evaluate(
     )
 
 
-def _scorer(metric: str) -> Callable[[str, Any, Example], float] | None:
+def _scorer(metric: str, render: Callable[[Example], str]) -> Callable[[str, Any, Example], float] | None:
     f = per_example_fn(metric)
-    return (lambda pred, ref, ex: float(f(pred, ref))) if f else None
+    if f is None:
+        return None
+    if getattr(f, "needs_source", False):
+        return lambda pred, ref, ex: float(f(pred, ref, source=render(ex)))
+    return lambda pred, ref, ex: float(f(pred, ref))

@@ -1,7 +1,9 @@
 """Metrics: plain functions, each with a worked example.
 
 A metric is either per-example, `f(prediction, reference) -> float` averaged
-over examples (accuracy, exact_match, token_f1, chrf, rouge_l), or
+over examples (accuracy, exact_match, token_f1, chrf, rouge_l; sari, which
+also takes `source=` the rendered input, as any function with a true
+`needs_source` attribute does), or
 corpus-level, `f(predictions, references) -> float` (macro_f1). The
 evaluator bootstraps either kind. A task may also name any "module:function"
 (per-example), or "judge" (an LLM with a rubric; see judge.py).
@@ -128,6 +130,55 @@ def rouge_l(prediction: str, reference: Any) -> float:
     return best
 
 
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def _gram_counts(tokens: list[str], n: int) -> Counter:
+    return Counter(tuple(tokens[i: i + n]) for i in range(len(tokens) - n + 1))
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def sari(prediction: str, reference: Any, source: str) -> float:
+    """SARI (Xu et al. 2016) for simplification, 0..1 (papers print x100): for n-grams n = 1..4 of
+    lowercased word and punctuation tokens, the F1 of what the output keeps from the source, the
+    precision of what it deletes, and the F1 of what it adds, each judged against all the
+    references; their mean. Needs the source, so it is computed per sentence and averaged.
+
+    >>> sari("the cat sat on the mat", "the cat sat on the mat", source="the cat sat on the mat today")
+    0.6666666666666666
+
+    (Keeping and deleting right score 2/3; copying the source only keeps, 1/3.)
+    >>> sari("the cat sat on the mat", ["the cat sat on the mat"], source="the cat sat on the mat")
+    0.3333333333333333
+    """
+    refs = _refs(reference)
+    tok = lambda text: _TOKEN.findall(str(text).lower())  # noqa: E731
+    src, out, ref_tokens = tok(source), tok(prediction), [tok(r) for r in refs]
+    keep, delete, add = [], [], []
+    for n in range(1, 5):
+        s, c = _gram_counts(src, n), _gram_counts(out, n)
+        r = sum((_gram_counts(t, n) for t in ref_tokens), Counter())
+        s_rep = Counter({g: k * len(refs) for g, k in s.items()})  # the source and output count once per reference
+        c_rep = Counter({g: k * len(refs) for g, k in c.items()})
+        kept, kept_all = s_rep & c_rep, s_rep & r
+        kept_good = kept & r
+        keep.append(_f1(sum(kept_good[g] / kept[g] for g in kept_good) / len(kept) if kept else 0.0,
+                        sum(kept_good[g] / kept_all[g] for g in kept_good) / len(kept_all) if kept_all else 0.0))
+        deleted = s_rep - c_rep
+        deleted_good = deleted - r
+        delete.append(sum(deleted_good[g] / deleted[g] for g in deleted_good) / len(deleted) if deleted else 0.0)
+        added, added_all = set(c) - set(s), set(r) - set(s)
+        hits = len(added & set(r))
+        add.append(_f1(hits / len(added) if added else 0.0, hits / len(added_all) if added_all else 0.0))
+    return (sum(keep) + sum(delete) + sum(add)) / 12
+
+
+sari.needs_source = True  # type: ignore[attr-defined]
+
+
 def macro_f1(predictions: list[str], references: list[Any]) -> float:
     """Unweighted mean of per-label F1 over the labels present in the references.
 
@@ -151,6 +202,7 @@ PER_EXAMPLE: dict[str, Callable[[str, Any], float]] = {
     "token_f1": token_f1,
     "chrf": chrf,
     "rouge_l": rouge_l,
+    "sari": sari,
 }
 CORPUS: dict[str, Callable[[list[str], list[Any]], float]] = {
     "macro_f1": macro_f1,

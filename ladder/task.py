@@ -70,7 +70,13 @@ class Task:
         return self.input.format(**example)
 
     def expected(self, example: Example) -> Any:
+        """What the output is scored against: a string, or a list of acceptable references."""
         return example[self.output]
+
+    def answer(self, example: Example) -> str:
+        """The text a demo or a training example shows: the output, or its first reference."""
+        out = example[self.output]
+        return str(out[0] if isinstance(out, list) else out)
 
     def fingerprint(self) -> str:
         """Hash of everything that changes results: config and all splits."""
@@ -98,6 +104,8 @@ def _check_example(ex: Any, fields: list[str], output: str, where: str) -> None:
             raise TaskError(f"{where}: missing field '{f}' used by the input template")
     if output not in ex:
         raise TaskError(f"{where}: missing the output field '{output}'")
+    if isinstance(ex[output], list) and not (ex[output] and all(isinstance(r, str) for r in ex[output])):
+        raise TaskError(f"{where}: field '{output}' must be a string or a non-empty list of reference strings")
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:

@@ -36,3 +36,26 @@ def test_bootstrap_interval_contains_mean_and_narrows_with_n():
     lo_b, hi_b = bootstrap_ci(big)
     assert lo_s < 0.5 < hi_s and lo_b < 0.5 < hi_b
     assert (hi_b - lo_b) < (hi_s - lo_s) / 3
+
+
+def test_sari_hand_counted_and_rewards_simplifying_over_copying():
+    from ladder.metrics import sari
+
+    src = "the cat sat on the mat today"
+    # every n-gram order: keep F1 = 1, delete precision = 1 (only grams with "today" go), nothing added = 0
+    assert sari("the cat sat on the mat", ["the cat sat on the mat"], source=src) == pytest.approx(2 / 3)
+    refs = ["the cat sat on the mat", "a cat sat on the mat"]
+    assert sari("the cat sat on the mat", refs, source=src) > sari(src, refs, source=src)  # deleting well beats copying
+    assert sari("dogs bark loudly", refs, source=src) < sari(src, refs, source=src)  # rewriting badly loses keeps
+
+
+def test_evaluator_gives_sari_the_rendered_source():
+    from ladder.evaluate import evaluate
+    from ladder.models.base import Completion, Usage
+
+    def drop_today(ex):
+        return Completion(text=ex["source"].replace(" today", ""), usage=Usage())
+
+    examples = [{"source": "the cat sat on the mat today", "references": ["the cat sat on the mat"]}]
+    res = evaluate(drop_today, examples, "sari", expected=lambda ex: ex["references"], render=lambda ex: ex["source"])
+    assert res.score == pytest.approx(2 / 3)

@@ -38,7 +38,7 @@ def demo_turns(task: Task, demos: list[Example]) -> list[Message]:
     turns: list[Message] = []
     for ex in demos:
         turns.append({"role": "user", "content": task.render(ex)})
-        turns.append({"role": "assistant", "content": str(task.expected(ex))})
+        turns.append({"role": "assistant", "content": task.answer(ex)})
     return turns
 
 

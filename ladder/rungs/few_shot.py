@@ -31,7 +31,7 @@ def select_balanced(task: Task, k: int, seed: int) -> list[Example]:
     rng = random.Random(seed)
     by_label: dict[str, list[Example]] = defaultdict(list)
     for ex in task.train:
-        by_label[str(task.expected(ex))].append(ex)
+        by_label[task.answer(ex)].append(ex)
     for pool in by_label.values():
         rng.shuffle(pool)
     order = sorted(by_label)

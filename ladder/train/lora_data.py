@@ -32,7 +32,7 @@ def task_pairs(task: Task, examples: list[Example], split: str = "train") -> lis
     system = system_prompt(task)
     return [
         Pair([{"role": "system", "content": system}, {"role": "user", "content": task.render(ex)}],
-             str(task.expected(ex)), f"{split} example {i}")
+             task.answer(ex), f"{split} example {i}")
         for i, ex in enumerate(examples, 1)
     ]
 
