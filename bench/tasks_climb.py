@@ -40,7 +40,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp())
     for name in args.tasks:
         cmd = [sys.executable, "-m", "ladder", "climb", str(task_file(name, folder)), "--models", args.models,
-               "--all", "--limit", str(args.limit), "--json"]
+               "--rungs", "zero-shot,few-shot", "--all", "--limit", str(args.limit), "--json"]
         out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
         result = json.loads(out)
         write(f"climb_{name}", {"command": " ".join(cmd[2:]), **result})

@@ -174,18 +174,24 @@ def speed(args: argparse.Namespace) -> None:
 
 # ------------------------------------------------------------------ quality
 
-INSTRUCTIONS = {
-    "banking77": "Classify the customer-service message by its intent.",
-    "sst2": "Classify the sentiment of the movie review sentence.",
+TASKS = {  # name: (instruction, input template, output field, labels line, metric)
+    "banking77": ("Classify the customer-service message by its intent.", "{text}", "label", 'labels = "auto"\n',
+                  "accuracy"),
+    "sst2": ("Classify the sentiment of the movie review sentence.", "{text}", "label", 'labels = "auto"\n',
+             "accuracy"),
+    # ASSET: 10 human simplifications per sentence; SARI against all of them, training on the first
+    "asset_simplification": ("Rewrite the sentence so that it is simpler and easier to read. Keep its meaning. "
+                             "Answer with the rewritten sentence only.", "{source}", "references", "", "sari"),
 }
 
 
 def task_toml(name: str, folder: Path) -> Path:
-    """The same task definition as bench/tasks_climb.py, so the seeded test sample is the same."""
+    """The same task definition as bench/tasks_climb.py for the label tasks, so the seeded test sample is the same."""
     data = need_data("tasks", name)
+    instruction, template, output, labels, metric = TASKS[name]
     path = folder / f"{name}.toml"
-    path.write_text(f'name = "{name}"\ninstruction = "{INSTRUCTIONS[name]}"\ninput = "{{text}}"\noutput = "label"\n'
-                    f'labels = "auto"\nmetric = "accuracy"\ntrain = "{data / "train.jsonl"}"\n'
+    path.write_text(f'name = "{name}"\ninstruction = "{instruction}"\ninput = "{template}"\noutput = "{output}"\n'
+                    f'{labels}metric = "{metric}"\ntrain = "{data / "train.jsonl"}"\n'
                     f'test = "{data / "test.jsonl"}"\n')
     return path
 

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from ladder.cost import amortised_per_1k, load_prices, per_1k, usage_cost
 from ladder.evaluate import EvalResult, evaluate
-from ladder.models import load_model, model_size
+from ladder.models import is_local, load_model, model_size
 from ladder.rungs import RUNGS, get_rung
 from ladder.rungs.base import Program
 from ladder.store import CachedModel, Store, digest
@@ -51,10 +51,12 @@ class ClimbResult:
     recommendation: str
     best: Row | None
     pretrain_at_scale: dict[str, Any] | None = None
+    skipped: list[dict[str, str]] = field(default_factory=list)  # (rung, model) pairs that cannot apply, and why
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "rows": [asdict(r) for r in self.rows], "recommendation": self.recommendation,
-                "best": asdict(self.best) if self.best else None, "pretrain_at_scale": self.pretrain_at_scale}
+                "best": asdict(self.best) if self.best else None, "pretrain_at_scale": self.pretrain_at_scale,
+                "skipped": self.skipped}
 
 
 def test_sample(task: Task, limit: int | None, seed: int = 0) -> list[dict]:
@@ -104,11 +106,24 @@ def to_row(task: Task, rung: str, spec: str, model: Any, program: Program, res: 
     )
 
 
+TRAINING_RUNGS = ("finetune", "pretrain")
+CORPUS_RUNGS = ("rag", "pretrain")
+
+
 def plan(models: list[str], rungs: list[str]) -> list[tuple[str, str]]:
     """(rung, model) pairs in climbing order: rungs by cost, models small -> large."""
     order = [r for r in RUNGS if r in rungs]
     by_size = sorted(models, key=model_size)
     return [(r, m) for r in order for m in by_size]
+
+
+def why_not(task: Task, rung: str, spec: str) -> str | None:
+    """Why a (rung, model) pair cannot run on this task, or None when it can."""
+    if rung in CORPUS_RUNGS and not task.corpus:
+        return "the task names no corpus"
+    if rung in TRAINING_RUNGS and not is_local(spec):
+        return "training needs local weights (a bundled model or a .gguf); see `ladder distill` for API models"
+    return None
 
 
 def climb(task: Task, models: list[str], rungs: list[str] | None = None, *, store: Store, all_rows: bool = False,
@@ -117,7 +132,12 @@ def climb(task: Task, models: list[str], rungs: list[str] | None = None, *, stor
           on_row: Callable[[Row], None] | None = None, base_url: str | None = None) -> ClimbResult:
     prices = prices or load_prices(task.prices)
     rows: list[Row] = []
+    skipped: list[dict[str, str]] = []
     for rung, spec in plan(models, rungs or PROMPT_RUNGS):
+        reason = why_not(task, rung, spec)
+        if reason:
+            skipped.append({"rung": rung, "model": spec, "why": reason})
+            continue
         progress = on_start(rung, spec, len(test_sample(task, limit))) if on_start else None
         row, _ = run_rung(task, rung, spec, store=store, options=(options or {}).get(rung), limit=limit,
                           concurrency=concurrency, prices=prices, progress=progress, base_url=base_url)
@@ -126,11 +146,11 @@ def climb(task: Task, models: list[str], rungs: list[str] | None = None, *, stor
             on_row(row)
         if row.meets_target and not all_rows:
             break
-    best, text = recommend(task, rows)
+    best, text = recommend(task, rows, unavailable={r for r in RUNGS if all(why_not(task, r, m) for m in models)})
     info = {"name": task.name, "source": task.source, "metric": task.metric, "target": task.target,
             "n_test": len(test_sample(task, limit)), "n_train": len(task.train), "fingerprint": task.fingerprint(),
             "requests": task.requests, "prices": {"cpu_hour": prices["cpu_hour"]}}
-    return ClimbResult(info, rows, text, best, pretrain_at_scale(models))
+    return ClimbResult(info, rows, text, best, pretrain_at_scale(models), skipped)
 
 
 def pretrain_at_scale(models: list[str], gpu: str = "h100", n_gpus: int = 8) -> dict[str, Any] | None:
@@ -172,7 +192,7 @@ def scale_note(scale: dict[str, Any] | None) -> str:
             "details: ladder plan-pretrain).")
 
 
-def recommend(task: Task, rows: list[Row]) -> tuple[Row | None, str]:
+def recommend(task: Task, rows: list[Row], unavailable: set[str] = frozenset()) -> tuple[Row | None, str]:
     """One paragraph: the cheapest row that meets the target, or the best one and what to try next."""
     if not rows:
         return None, "Nothing was evaluated."
@@ -199,7 +219,7 @@ def recommend(task: Task, rows: list[Row]) -> tuple[Row | None, str]:
                       f"{best.rung} --model {best.model}`.")
     best = max(rows, key=lambda r: r.score)
     tried = {r.rung for r in rows}
-    nxt = [r for r in RUNGS if r not in tried]
+    nxt = [r for r in RUNGS if r not in tried and r not in unavailable]
     hint = f"Climb further: try {', '.join(nxt[:2])}" if nxt else "Try a larger model (e.g. an OpenAI-compatible server)"
     return best, (f"Nothing evaluated reaches the target {task.target}. The best is {fmt(best)}. {hint}, "
                   "add training examples, or revisit the target.")

@@ -164,3 +164,14 @@ def test_report_prices_pretraining_the_largest_bundled_model_climbed():
     note = scale_note(scale)
     assert "qwen2.5-coder-0.5b-sized" in note and "5.5T tokens as its makers" in note
     assert pretrain_at_scale(["openai/big"]) is None and scale_note(None) == ""
+
+
+def test_climb_skips_rungs_that_cannot_apply_and_says_why(sentiment_task, tmp_path, models):
+    task = load_task(sentiment_task)  # no corpus; "openai/big" has no local weights to train
+    task.target = 1.01  # unreachable: the climb goes through everything it can
+    res = climb(task, ["openai/big"], ["zero-shot", "rag", "finetune"], store=Store(tmp_path / "r.db"))
+    assert [(r.rung, r.model) for r in res.rows] == [("zero-shot", "openai/big")]
+    why = {s["rung"]: s["why"] for s in res.skipped}
+    assert why == {"rag": "the task names no corpus", "finetune": why["finetune"]} and "local weights" in why["finetune"]
+    assert "rag" not in res.recommendation and "finetune" not in res.recommendation
+    assert "try few-shot, add" in res.recommendation  # the one rung that could still help

@@ -10,7 +10,8 @@ import click
 
 from ladder.cli.common import common_options, console, progress_bar, rung_options
 
-DEFAULT_RUNGS = "zero-shot,few-shot"
+DEFAULT_RUNGS = "all"
+CLIMB_TRAIN_MINUTES = 10.0  # a climb is a survey: each training rung gets this budget unless --train-minutes says otherwise
 
 
 @click.command()
@@ -98,7 +99,9 @@ def run(task_file: str, rung: str, model_spec: str, k: int | None, selector: str
 @click.argument("task_file", type=click.Path(dir_okay=False))
 @click.option("--models", "model_list", default=None,
               help="Comma-separated models, climbed small -> large. Default: the installed bundled chat models.")
-@click.option("--rungs", default=DEFAULT_RUNGS, show_default=True, help="Comma-separated rungs, or 'all'.")
+@click.option("--rungs", default=DEFAULT_RUNGS, show_default=True,
+              help="Comma-separated rungs, or 'all' (those that apply: rag and pretrain need a corpus, "
+                   "training needs local weights). Training rungs get --train-minutes 10 unless given.")
 @click.option("--all", "all_rows", is_flag=True, help="Evaluate every (rung, model), not only up to the first good one.")
 @rung_options
 @common_options
@@ -127,14 +130,14 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, k:
     if not specs:
         raise LadderError("no models to climb with; install the bundled ones ('make install') or pass --models")
     wanted = list(RUNGS) if rungs == "all" else [r.strip() for r in rungs.split(",")]
-    if rungs == "all" and not task.corpus:
-        wanted = [r for r in wanted if r not in ("rag", "pretrain")]
     for r in wanted:
         if r not in RUNGS:
             raise LadderError(f"unknown rung '{r}'; choose from: {', '.join(RUNGS)} (or 'all')")
     store = Store(db)
     with progress_bar(as_json) as start:
-        result = do_climb(task, specs, wanted, store=store, all_rows=all_rows, options=_options(k, selector, seed, calibrate, train_minutes, train_examples),
+        minutes = CLIMB_TRAIN_MINUTES if train_minutes is None else train_minutes
+        result = do_climb(task, specs, wanted, store=store, all_rows=all_rows,
+                          options=_options(k, selector, seed, calibrate, minutes, train_examples),
                           limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
                           on_start=start, base_url=base_url)
     if as_json:
@@ -143,6 +146,11 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, k:
     from ladder.climb import scale_note
 
     print_rows(result.rows, task.target)
+    skipped: dict[tuple[str, str], list[str]] = {}
+    for s in result.skipped:
+        skipped.setdefault((s["rung"], s["why"]), []).append(s["model"])
+    for (rung, why), models in skipped.items():
+        console().print(f"[dim]skipped {rung} ({', '.join(models)}): {why}[/dim]")
     console().print(result.recommendation)
     if result.pretrain_at_scale:
         console().print(f"[dim]{scale_note(result.pretrain_at_scale)}[/dim]")

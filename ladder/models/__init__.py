@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ladder.models.base import Completion, Message, Model, ModelError, Usage
 
-__all__ = ["Completion", "Message", "Model", "ModelError", "Usage", "load_model", "model_size"]
+__all__ = ["Completion", "Message", "Model", "ModelError", "Usage", "is_local", "load_model", "model_size"]
 
 _LOADED: dict[tuple, Model] = {}
 
@@ -43,6 +43,13 @@ def load_model(spec: str, *, base_url: str | None = None, api_key: str | None = 
     if reuse:
         _LOADED[key] = model
     return model
+
+
+def is_local(spec: str) -> bool:
+    """Weights on this machine (a bundled name or a .gguf path), so they can be trained."""
+    from ladder.models.bundled import BUNDLED
+
+    return spec in BUNDLED or spec.endswith(".gguf")
 
 
 def model_size(spec: str) -> float:
