@@ -56,3 +56,5 @@ def test_demo_writes_a_loadable_task(tmp_path):
     assert len(task.test) == 50 and len(task.labels) == 11
     ids = {ex["id"] for ex in task.test}
     assert not ids & {ex["id"] for ex in task.train}
+    corpus = [json.loads(line) for line in open(task.corpus, encoding="utf-8")]
+    assert len(corpus) > 9000 and not ids & {d["id"] for d in corpus}  # the rag/pretrain corpus holds no test article

@@ -48,16 +48,24 @@ def lead(text: str, max_chars: int = 400) -> str:
 
 
 def build(out_dir: str | Path, n_test: int = 300, n_dev: int = 100, seed: int = 0) -> Path:
-    """Write task.toml, train/dev/test JSONL to out_dir; return the task file."""
+    """Write task.toml, train/dev/test JSONL and corpus.jsonl to out_dir; return the task file.
+
+    The corpus (for the rag and pretrain rungs) is every article's whole lead section except
+    the test articles', so no test input can be retrieved or trained on.
+    """
+    every = articles()
     rows = [{"id": a["id"], "text": lead(a["text"]), "topic": a["topic"]}
-            for a in articles() if a["topic"] and a["topic"] not in SKIP_TOPICS and a["text"].strip()]
+            for a in every if a["topic"] and a["topic"] not in SKIP_TOPICS and a["text"].strip()]
     random.Random(seed).shuffle(rows)
     test, dev, train = rows[:n_test], rows[n_test:n_test + n_dev], rows[n_test + n_dev:]
     assert not {r["id"] for r in test} & {r["id"] for r in train}, "test leaked into train"
     labels = sorted({r["topic"] for r in rows})
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name, split in (("train", train), ("dev", dev), ("test", test)):
+    held_out = {r["id"] for r in test}
+    corpus = [{"id": a["id"], "title": a["title"], "text": a["text"]}
+              for a in every if a["id"] not in held_out and a["text"].strip()]
+    for name, split in (("train", train), ("dev", dev), ("test", test), ("corpus", corpus)):
         tmp = out / f"{name}.jsonl.tmp"
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in split), encoding="utf-8")
         tmp.replace(out / f"{name}.jsonl")
@@ -73,7 +81,8 @@ def build(out_dir: str | Path, n_test: int = 300, n_dev: int = 100, seed: int = 
         'id = "id"\n'
         'train = "train.jsonl"\n'
         'dev = "dev.jsonl"\n'
-        'test = "test.jsonl"\n',
+        'test = "test.jsonl"\n'
+        'corpus = "corpus.jsonl"        # the other articles, for the rag and pretrain rungs\n',
         encoding="utf-8",
     )
     return task
