@@ -15,6 +15,11 @@ def console(stderr: bool = False) -> Any:
 
 
 def rung_options(f: Callable) -> Callable:
+    """Options that shape the rungs; the command receives them as keywords for `rung_settings`."""
+    f = click.option("--rerank", default=None,
+                     help="rag rung: rerank retrieved passages (cross-encoder[:DIR], pointwise:MODEL, listwise:MODEL).")(f)
+    f = click.option("--retriever", type=click.Choice(["hybrid", "bm25", "dense"]), default=None,
+                     help="rag rung: how passages are retrieved (default hybrid).")(f)
     f = click.option("--train-minutes", type=float, default=None,
                      help="finetune/pretrain rungs: training time budget in minutes.")(f)
     f = click.option("--train-examples", type=int, default=None,
@@ -25,6 +30,20 @@ def rung_options(f: Callable) -> Callable:
     f = click.option("--selector", default=None, help="Few-shot demos: fixed, random, balanced, similar.")(f)
     f = click.option("--k", type=int, default=None, help="Few-shot demos (or rag passages) per prompt.")(f)
     return f
+
+
+def rung_settings(k: int | None = None, selector: str | None = None, seed: int = 0, calibrate: bool | None = None,
+                  train_minutes: float | None = None, train_examples: int | None = None,
+                  retriever: str | None = None, rerank: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per-rung options from the command line; unset flags leave each rung's defaults."""
+    def given(**kw: Any) -> dict[str, Any]:
+        return {key: v for key, v in kw.items() if v is not None}
+
+    shared = given(calibrate=calibrate)
+    train = given(max_minutes=train_minutes, max_examples=train_examples)
+    return {"zero-shot": shared, "few-shot": {"seed": seed, **shared, **given(k=k, selector=selector)},
+            "rag": {**shared, **given(k=k, method=retriever, rerank=rerank)},
+            "finetune": {**shared, **train}, "pretrain": {**shared, **train}}
 
 
 def common_options(f: Callable) -> Callable:

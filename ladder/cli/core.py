@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from ladder.cli.common import common_options, console, progress_bar, rung_options
+from ladder.cli.common import common_options, console, progress_bar, rung_options, rung_settings
 
 DEFAULT_RUNGS = "all"
 CLIMB_TRAIN_MINUTES = 10.0  # a climb is a survey: each training rung gets this budget unless --train-minutes says otherwise
@@ -41,20 +40,6 @@ def models(as_json: bool) -> None:
     console().print(t)
 
 
-def _options(k: int | None, selector: str | None, seed: int, calibrate: bool | None,
-             train_minutes: float | None = None, train_examples: int | None = None) -> dict[str, dict[str, Any]]:
-    """Per-rung options from the command line; unset flags leave each rung's defaults."""
-    shared = {} if calibrate is None else {"calibrate": calibrate}
-    train = {k2: v for k2, v in (("max_minutes", train_minutes), ("max_examples", train_examples)) if v is not None}
-    few: dict[str, Any] = {"seed": seed, **shared}
-    if k is not None:
-        few["k"] = k
-    if selector:
-        few["selector"] = selector
-    return {"zero-shot": dict(shared), "few-shot": few, "rag": {**shared, **({"k": k} if k else {})},
-            "finetune": {**shared, **train}, "pretrain": {**shared, **train}}
-
-
 @click.command()
 @click.argument("task_file", type=click.Path(dir_okay=False))
 @click.option("--rung", default="zero-shot", show_default=True, help="zero-shot, few-shot, rag, finetune, pretrain.")
@@ -63,9 +48,9 @@ def _options(k: int | None, selector: str | None, seed: int, calibrate: bool | N
 @rung_options
 @common_options
 @click.option("--show", default=0, help="Print the first N predictions.")
-def run(task_file: str, rung: str, model_spec: str, k: int | None, selector: str | None, seed: int, calibrate: bool | None, train_minutes: float | None, train_examples: int | None,
-        limit: int | None, as_json: bool, db: str | None, base_url: str | None, concurrency: int,
-        prices_file: str | None, target: float | None, show: int) -> None:
+def run(task_file: str, rung: str, model_spec: str, limit: int | None, as_json: bool, db: str | None,
+        base_url: str | None, concurrency: int, prices_file: str | None, target: float | None, show: int,
+        **rung_kw: Any) -> None:
     """Evaluate one rung with one model on a task's test split.
 
     \b
@@ -82,7 +67,7 @@ def run(task_file: str, rung: str, model_spec: str, k: int | None, selector: str
         task.target = target
     store = Store(db)
     with progress_bar(as_json) as start:
-        row, res = run_rung(task, rung, model_spec, store=store, options=_options(k, selector, seed, calibrate, train_minutes, train_examples).get(rung),
+        row, res = run_rung(task, rung, model_spec, store=store, options=rung_settings(**rung_kw).get(rung),
                             limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
                             progress=start(rung, model_spec, len(task.test) if not limit else min(limit, len(task.test))),
                             base_url=base_url)
@@ -105,9 +90,9 @@ def run(task_file: str, rung: str, model_spec: str, k: int | None, selector: str
 @click.option("--all", "all_rows", is_flag=True, help="Evaluate every (rung, model), not only up to the first good one.")
 @rung_options
 @common_options
-def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, k: int | None, selector: str | None,
-          seed: int, calibrate: bool | None, train_minutes: float | None, train_examples: int | None, limit: int | None, as_json: bool, db: str | None, base_url: str | None, concurrency: int,
-          prices_file: str | None, target: float | None) -> None:
+def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, limit: int | None, as_json: bool,
+          db: str | None, base_url: str | None, concurrency: int, prices_file: str | None, target: float | None,
+          **rung_kw: Any) -> None:
     """Climb the rungs across models and recommend the cheapest approach that reaches the target.
 
     \b
@@ -135,9 +120,9 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, k:
             raise LadderError(f"unknown rung '{r}'; choose from: {', '.join(RUNGS)} (or 'all')")
     store = Store(db)
     with progress_bar(as_json) as start:
-        minutes = CLIMB_TRAIN_MINUTES if train_minutes is None else train_minutes
-        result = do_climb(task, specs, wanted, store=store, all_rows=all_rows,
-                          options=_options(k, selector, seed, calibrate, minutes, train_examples),
+        if rung_kw.get("train_minutes") is None:
+            rung_kw["train_minutes"] = CLIMB_TRAIN_MINUTES
+        result = do_climb(task, specs, wanted, store=store, all_rows=all_rows, options=rung_settings(**rung_kw),
                           limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
                           on_start=start, base_url=base_url)
     if as_json:
@@ -198,8 +183,8 @@ def demo(out: str, test_size: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8321, show_default=True)
 @click.option("--base-url", default=None, help="For openai/<model>: the server's base URL.")
-def serve(task_file: str, rung: str, model_spec: str, k: int | None, selector: str | None, seed: int, calibrate: bool | None, train_minutes: float | None, train_examples: int | None,
-          host: str, port: int, base_url: str | None) -> None:
+def serve(task_file: str, rung: str, model_spec: str, host: str, port: int, base_url: str | None,
+          **rung_kw: Any) -> None:
     """Serve a compiled program over HTTP: POST /predict {"fields": {...}} -> {"output": ...}.
 
     \b
@@ -209,4 +194,4 @@ def serve(task_file: str, rung: str, model_spec: str, k: int | None, selector: s
     """
     from ladder.server import serve_program
 
-    serve_program(task_file, rung, model_spec, _options(k, selector, seed, calibrate, train_minutes, train_examples).get(rung), host, port, base_url)
+    serve_program(task_file, rung, model_spec, rung_settings(**rung_kw).get(rung), host, port, base_url)
