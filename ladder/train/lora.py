@@ -282,10 +282,13 @@ def _micro_batch(cfg: LoraConfig, mconf: Any, params: int, trainable: int, max_l
     shape = dict(d_model=mconf.hidden_size, n_layer=mconf.num_hidden_layers, n_head=mconf.num_attention_heads,
                  vocab=mconf.vocab_size, logit_positions=max_answer)
     micro = min(cfg.micro_batch or per_rank, per_rank)
-    while not cfg.micro_batch and micro > 1 and memory.estimate(params, trainable, micro, max_len, **shape).total > limit:
+    est = memory.estimate(params, trainable, micro, max_len, **shape)
+    while not cfg.micro_batch and micro > 1 and est.total > limit:
         micro = max(1, micro // 2)
-    memory.check(memory.estimate(params, trainable, micro, max_len, **shape), limit,
-                 f"at micro-batch {micro} x {max_len} tokens; lower --micro-batch or --max-len, or raise --max-memory")
+        est = memory.estimate(params, trainable, micro, max_len, **shape)
+    smaller = "lower --micro-batch or " if micro > 1 else ""
+    memory.check(est, limit, f"at micro-batch {micro} x {max_len} tokens, {smaller}lower --max-len "
+                             "(the limit is --max-memory, by default 90% of the free memory)")
     return micro
 
 
@@ -294,15 +297,21 @@ def _token_loss(model: Any, ids: Any, mask: Any, labels: Any) -> Any:
 
     Only the positions that predict an answer token go through the vocabulary projection
     (`logits_to_keep` as a boolean mask): the prompt's logits would be thrown away anyway, and
-    the projection onto a 49k-151k vocabulary is a fifth of a small model's compute.
+    the projection onto a 49k-151k vocabulary is a fifth of a small model's compute. A model
+    class that does not take the mask returns all logits, and those are masked here instead.
     """
-    import torch
     import torch.nn.functional as F
 
     target = labels[:, 1:]
-    keep = torch.cat([target != IGNORE, torch.zeros_like(target[:, :1], dtype=torch.bool)], dim=1)
-    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits  # [kept, vocab]
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), target[keep[:, :-1]], reduction="sum")
+    answer = target != IGNORE
+    keep = F.pad(answer, (0, 1))  # position t predicts token t + 1
+    try:
+        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+    except (TypeError, IndexError):
+        logits = model(input_ids=ids, attention_mask=mask).logits
+    if logits.dim() == 3:  # every position came back
+        logits = logits[keep]
+    return F.cross_entropy(logits.float(), target[answer], reduction="sum")
 
 
 def _step(net: Any, model: Any, opt: Any, sched: Any, rows: list[tuple[list[int], list[int]]], micro: int,

@@ -24,8 +24,8 @@ class MemoryEstimate:
 
     @property
     def total(self) -> float:
-        """Parts plus 20% allocator slack and temporaries, plus the runtime overhead."""
-        return 1.2 * (self.weights + self.optimizer + self.activations + self.logits) + self.overhead
+        """The weights, what training allocates plus 20% allocator slack and temporaries, the runtime."""
+        return self.weights + 1.2 * (self.optimizer + self.activations + self.logits) + self.overhead
 
     def describe(self) -> str:
         return (f"~{self.total:.1f} GiB (weights {self.weights:.1f}, gradients+optimizer {self.optimizer:.2f}, "
@@ -40,7 +40,7 @@ def estimate(params: int, trainable: int, batch: int, seq: int, *, d_model: int,
 
     >>> e = estimate(20_000_000, 20_000_000, 8, 256, d_model=448, n_layer=7, n_head=7, vocab=8192)
     >>> round(e.total, 2)
-    1.86
+    1.84
     """
     kept = seq if logit_positions is None else logit_positions
     return MemoryEstimate(
@@ -66,5 +66,5 @@ def available_gib() -> float:
 def check(est: MemoryEstimate, limit_gib: float, what_to_do: str) -> None:
     """Refuse before allocating when the estimate exceeds `limit_gib`."""
     if est.total > limit_gib:
-        raise LadderError(f"out-of-memory risk: this run needs {est.describe()} but only {limit_gib:.1f} GiB "
-                          f"is available; {what_to_do}")
+        raise LadderError(f"out-of-memory risk: this run needs {est.describe()} but the limit is {limit_gib:.1f} GiB; "
+                          f"{what_to_do}")

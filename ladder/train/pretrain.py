@@ -230,7 +230,8 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
     est = memory.estimate(n_params, trainable, cfg.batch_size, cfg.seq_len, d_model=shape[0], n_layer=shape[1],
                           n_head=shape[2], vocab=shape[3])
     memory.check(est, 0.9 * memory.available_gib(),
-                 "lower --batch-size or --seq-len, pick a smaller --params, or use --freeze-embeddings")
+                 "lower --batch-size or --seq-len, pick a smaller --params, or use --freeze-embeddings "
+                 "(the limit is 90% of the free memory)")
 
     if cfg.scratch:
         model = TinyLlama(mcfg)

@@ -111,7 +111,7 @@ def test_examples_longer_than_max_len_are_refused_by_name(tiny, tmp_path):
 
 def test_memory_estimate_refuses_with_numbers(tiny, tmp_path):
     with pytest.raises(LadderError, match=r"out-of-memory risk: this run needs ~[0-9.]+ GiB .* "
-                                          r"but only 0\.0 GiB is available; .*--micro-batch"):
+                                          r"but the limit is 0\.0 GiB; at micro-batch 1 x \d+ tokens, lower --max-len"):
         lora.finetune(make_task(), tiny, tmp_path / "run", lora.LoraConfig(max_memory_gb=0.01, **FAST),
                       progress=False)
 
@@ -176,3 +176,22 @@ def test_cli_prints_one_line_and_exits_2_on_bad_input(tiny, tmp_path):
         f"error: {tmp_path / 'task.toml'}: 3 training example(s); fine-tuning needs at least 8 "
         "(add labelled examples to the train split, or use the few-shot rung)"]
     assert not (tmp_path / "run").exists()
+
+
+def test_answer_only_logits_give_the_full_loss(tiny):
+    """The loss computed on the answer positions alone equals cross-entropy over all logits."""
+    import torch
+    import torch.nn.functional as F
+
+    from ladder.train.lora import _token_loss
+    from ladder.train.lora_data import collate
+
+    model, tok = hf.load_base(tiny)
+    rows = [encode(tok, Pair([{"role": "user", "content": t}], a)) for t, a in
+            (("the cat sat", "animal"), ("rain and wind all day long", "weather"))]
+    ids, mask, labels = collate(rows, tok.pad_token_id)
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask).logits
+        expected = F.cross_entropy(full[:, :-1].reshape(-1, full.size(-1)), labels[:, 1:].reshape(-1),
+                                   ignore_index=IGNORE, reduction="sum")
+        assert _token_loss(model, ids, mask, labels).item() == pytest.approx(expected.item(), rel=1e-5)

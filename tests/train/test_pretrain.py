@@ -130,7 +130,7 @@ def test_scratch_or_base_but_not_both(tmp_path):
 
 
 def test_out_of_memory_risk_is_refused_before_allocating(corpus, tmp_path):
-    with pytest.raises(LadderError, match=r"out-of-memory risk: this run needs ~\d+\.\d GiB .* available"):
+    with pytest.raises(LadderError, match=r"out-of-memory risk: this run needs ~\d+\.\d GiB .* the limit is .* free memory"):
         pretrain(corpus, tiny(tmp_path / "big", params="3B"))
     assert not (tmp_path / "big" / "model").exists()
 
@@ -139,7 +139,7 @@ def test_memory_check_arithmetic():
     est = memory.estimate(10**9, 10**9, 1, 128, d_model=2048, n_layer=16, n_head=16, vocab=32000)
     assert est.weights * 2**30 == 4e9 and est.optimizer * 2**30 == 12e9
     memory.check(est, 40, "lower something")  # fits
-    with pytest.raises(LadderError, match="gradients\\+optimizer 11.18.* only 8.0 GiB is available; lower something"):
+    with pytest.raises(LadderError, match="gradients\\+optimizer 11.18.* the limit is 8.0 GiB; lower something"):
         memory.check(est, 8, "lower something")
 
 
