@@ -20,8 +20,8 @@ from ladder.data.wiki_topics import build
 def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     task = build(tmp / "task", n_test=60)
-    cmd = [sys.executable, "-m", "ladder", "climb", str(task), "--models", "smollm2-135m", "--all", "--json",
-           "--db", str(tmp / "runs.db")]
+    cmd = [sys.executable, "-m", "ladder", "climb", str(task), "--models", "smollm2-135m", "--rungs", "zero-shot,few-shot",
+           "--all", "--json", "--db", str(tmp / "runs.db")]
     times = []
     for _ in range(2):
         s = time.perf_counter()

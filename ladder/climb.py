@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from ladder.cost import amortised_per_1k, load_prices, per_1k, usage_cost
+from ladder.errors import LadderError
 from ladder.evaluate import EvalResult, evaluate
 from ladder.models import is_local, load_model, model_size
 from ladder.rungs import RUNGS, get_rung
@@ -139,8 +140,16 @@ def climb(task: Task, models: list[str], rungs: list[str] | None = None, *, stor
             skipped.append({"rung": rung, "model": spec, "why": reason})
             continue
         progress = on_start(rung, spec, len(test_sample(task, limit))) if on_start else None
-        row, _ = run_rung(task, rung, spec, store=store, options=(options or {}).get(rung), limit=limit,
-                          concurrency=concurrency, prices=prices, progress=progress, base_url=base_url)
+        try:
+            row, _ = run_rung(task, rung, spec, store=store, options=(options or {}).get(rung), limit=limit,
+                              concurrency=concurrency, prices=prices, progress=progress, base_url=base_url)
+        except LadderError as e:
+            if rung in PROMPT_RUNGS:  # a bad model or task: nothing later can work either
+                raise
+            # a higher rung that refuses this task (too little data, memory, a missing package, a leak)
+            # must not throw away the rows already measured
+            skipped.append({"rung": rung, "model": spec, "why": str(e)})
+            continue
         rows.append(row)
         if on_row:
             on_row(row)

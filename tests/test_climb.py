@@ -175,3 +175,12 @@ def test_climb_skips_rungs_that_cannot_apply_and_says_why(sentiment_task, tmp_pa
     assert why == {"rag": "the task names no corpus", "finetune": why["finetune"]} and "local weights" in why["finetune"]
     assert "rag" not in res.recommendation and "finetune" not in res.recommendation
     assert "try few-shot, add" in res.recommendation  # the one rung that could still help
+
+
+def test_a_training_rung_that_refuses_does_not_lose_the_measured_rows(sentiment_task, tmp_path, models):
+    task = load_task(sentiment_task)  # 8 train examples, fewer than fine-tuning accepts by default
+    task.target = 1.01
+    res = climb(task, ["smollm2-135m"], ["zero-shot", "finetune"], store=Store(tmp_path / "r.db"),
+                options={"finetune": {"min_examples": 50}})
+    assert [r.rung for r in res.rows] == ["zero-shot"]
+    assert res.skipped[0]["rung"] == "finetune" and "at least 50" in res.skipped[0]["why"]

@@ -16,6 +16,7 @@ def console(stderr: bool = False) -> Any:
 
 def rung_options(f: Callable) -> Callable:
     """Options that shape the rungs; the command receives them as keywords for `rung_settings`."""
+    f = click.option("--passages", type=int, default=None, help="rag rung: passages per prompt (default 3).")(f)
     f = click.option("--rerank", default=None,
                      help="rag rung: rerank retrieved passages (cross-encoder[:DIR], pointwise:MODEL, listwise:MODEL).")(f)
     f = click.option("--retriever", type=click.Choice(["hybrid", "bm25", "dense"]), default=None,
@@ -28,13 +29,14 @@ def rung_options(f: Callable) -> Callable:
                      help="Subtract the label prior measured on content-free inputs (label tasks).")(f)
     f = click.option("--seed", default=0, show_default=True, help="Seed for demo selection.")(f)
     f = click.option("--selector", default=None, help="Few-shot demos: fixed, random, balanced, similar.")(f)
-    f = click.option("--k", type=int, default=None, help="Few-shot demos (or rag passages) per prompt.")(f)
+    f = click.option("--k", type=int, default=None, help="Few-shot demos per prompt.")(f)
     return f
 
 
 def rung_settings(k: int | None = None, selector: str | None = None, seed: int = 0, calibrate: bool | None = None,
                   train_minutes: float | None = None, train_examples: int | None = None,
-                  retriever: str | None = None, rerank: str | None = None) -> dict[str, dict[str, Any]]:
+                  retriever: str | None = None, rerank: str | None = None,
+                  passages: int | None = None) -> dict[str, dict[str, Any]]:
     """Per-rung options from the command line; unset flags leave each rung's defaults."""
     def given(**kw: Any) -> dict[str, Any]:
         return {key: v for key, v in kw.items() if v is not None}
@@ -42,7 +44,7 @@ def rung_settings(k: int | None = None, selector: str | None = None, seed: int =
     shared = given(calibrate=calibrate)
     train = given(max_minutes=train_minutes, max_examples=train_examples)
     return {"zero-shot": shared, "few-shot": {"seed": seed, **shared, **given(k=k, selector=selector)},
-            "rag": {**shared, **given(k=k, method=retriever, rerank=rerank)},
+            "rag": {**shared, **given(k=passages, method=retriever, rerank=rerank)},
             "finetune": {**shared, **train}, "pretrain": {**shared, **train}}
 
 

@@ -17,7 +17,8 @@ the corpus text, the base weights and the settings; an interrupted run resumes.
 Options (all optional): keys starting with "pretrain_" go to PretrainConfig
 (defaults sized for a CPU: `pretrain_steps` 40, `pretrain_seq_len` 256,
 `pretrain_batch_size` 4, `pretrain_lr` 5e-5); every other key goes to the
-finetune rung (e.g. {"epochs": 1, "max_steps": 100}).
+finetune rung (e.g. {"epochs": 1, "max_steps": 100}); a plain `max_minutes` (the climb's
+--train-minutes) bounds each of the two trainings.
 """
 from __future__ import annotations
 
@@ -139,6 +140,8 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
     from ladder.models import load_model
 
     pre_opts, ft_opts = split_options(options)
+    if "max_minutes" in ft_opts:  # a climb's training budget holds for each of the two trainings
+        pre_opts.setdefault("max_minutes", ft_opts["max_minutes"])
     spec = finetune.base_spec(model)
     gguf, result = continued_base(task, spec, pre_opts)
     base: Model = load_model(str(gguf))

@@ -49,6 +49,7 @@ class PretrainConfig:
     seq_len: int = 256  # context per window; CPU attention cost grows with its square
     batch_size: int = 8  # windows per step; tokens per step = batch_size * seq_len
     steps: int | None = None  # default: one pass over the train tokens (at most `max_default_steps`)
+    max_minutes: float | None = None  # time budget: stop after the step that crosses it (the schedule still spans `steps`)
     max_default_steps: int = 2000
     lr: float | None = None  # default 1e-3 from scratch (small models take it), 5e-5 continued (keep what the base knows)
     warmup: int | None = None  # default 5% of the steps
@@ -305,6 +306,8 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
                      "eta_seconds": (steps - done) * tokens_per_step / max(rate, 1e-9)})
         if done % cfg.checkpoint_every == 0 and done < steps:
             ckpt.save(out / "checkpoint", fp, model, opt, state)
+        if cfg.max_minutes is not None and state["wall"] > 60 * cfg.max_minutes:
+            break
 
     model.eval()
     nll_after = window_nll(forward, held_stream, cfg.seq_len, cfg.eval_tokens, cfg.batch_size, bos)
@@ -326,7 +329,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
     tokens_seen = state["step"] * tokens_per_step
     cost = run_cost(n_params, tokens_seen, state["wall"], state["cpu"], cfg.cpu_hour)
     result = PretrainResult(
-        kind="scratch" if cfg.scratch else "continued", base=cfg.base, params=n_params, steps=steps,
+        kind="scratch" if cfg.scratch else "continued", base=cfg.base, params=n_params, steps=state["step"],
         tokens_seen=tokens_seen, train_tokens=len(train_stream), heldout_tokens=len(held_stream),
         heldout_docs=len(held_texts), perplexity_before=perplexity(state["nll_before"]), perplexity_after=perplexity(nll_after),
         perplexity_before_ci=perplexity_interval(state["nll_before"]), perplexity_after_ci=perplexity_interval(nll_after),

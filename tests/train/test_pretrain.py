@@ -163,3 +163,8 @@ def test_windows_start_with_bos_only_for_models_that_use_one():
     x, y = batch_at(stream, 3, 4, 8, seed=0, bos=2)
     x0, y0 = batch_at(stream, 3, 4, 8, seed=0)
     assert (x[:, 0] == 2).all() and torch.equal(x[:, 1:], x0[:, 1:]) and torch.equal(y, y0)
+
+
+def test_time_budget_stops_after_the_step_that_crosses_it(corpus, tmp_path):
+    r = pretrain(corpus, tiny(tmp_path / "budget", steps=500, max_minutes=0.0))  # any step crosses a zero budget
+    assert r.steps == 1 and r.tokens_seen == 4 * 32

@@ -109,3 +109,10 @@ def test_unknown_pretrain_option_lists_the_known_ones(tmp_path, doubles):
 def test_remote_models_cannot_be_pretrained(tmp_path, doubles):
     with pytest.raises(LadderError, match="local GGUF"):
         rung.compile(make_task(tmp_path), DummyModel(name="openai/gpt-4o-mini"), {})
+
+
+def test_a_climb_time_budget_bounds_both_trainings(tmp_path, doubles):
+    rung.compile(make_task(tmp_path), DummyModel(name="smollm2-135m"), {"max_minutes": 2.5})
+    (_, cfg), = doubles["pretrain"]
+    (_, ft_options), = doubles["finetune"]
+    assert cfg.max_minutes == 2.5 and ft_options == {"max_minutes": 2.5}
