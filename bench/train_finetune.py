@@ -210,7 +210,7 @@ def eval_row(task, rung: str, model: str, options, examples, store, prices) -> d
     m = CachedModel(load_model(model), store)
     program = get_rung(rung)(task, m, dict(options or {}))
     key = digest(task.fingerprint(), program.describe(), m.fingerprint, len(examples), "bench-prefix")
-    res = evaluate(program, examples, task.metric, expected=task.expected, render=task.render, store=store,
+    res = evaluate(program, examples, task.metric, **task.scoring(), store=store,
                    run_key=key)
     row = asdict(to_row(task, rung, model, m, program, res, prices))
     row["bench_wall_seconds"] = time.perf_counter() - t0

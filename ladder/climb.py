@@ -84,7 +84,7 @@ def run_rung(task: Task, rung: str, model_spec: str, *, store: Store, options: d
     run_key = digest(task.fingerprint(), program.describe(), model.fingerprint, len(examples), task.judge)
     store.start_run(run_key, task=task.name, task_fp=task.fingerprint(), rung=rung, model=model_spec,
                     model_fp=model.fingerprint, config=program.describe(), n=len(examples))
-    res = evaluate(program, examples, task.metric, expected=task.expected, render=task.render, store=store,
+    res = evaluate(program, examples, task.metric, **task.scoring(), store=store,
                    run_key=run_key, concurrency=concurrency if not model.local else 1, progress=progress,
                    scorer=scorer)
     row = to_row(task, rung, model_spec, model, program, res, prices)

@@ -86,6 +86,7 @@ def evaluate(
     *,
     expected: Callable[[Example], Any],
     render: Callable[[Example], str] = str,
+    source: Callable[[Example], str] | None = None,
     store: Any = None,
     run_key: str | None = None,
     concurrency: int = 1,
@@ -95,7 +96,7 @@ def evaluate(
     """Run `program` on every example and score it. `scorer` overrides the per-example metric (e.g. a judge)."""
     t0 = time.perf_counter()
     done: dict[int, dict[str, Any]] = store.predictions(run_key) if store is not None and run_key else {}
-    fn = scorer or _scorer(metric, render)
+    fn = scorer or _scorer(metric, source or render)
     todo = [i for i in range(len(examples)) if i not in done]
     if progress:
         progress(len(done), len(examples))
@@ -150,10 +151,10 @@ def evaluate(
     )
 
 
-def _scorer(metric: str, render: Callable[[Example], str]) -> Callable[[str, Any, Example], float] | None:
+def _scorer(metric: str, source: Callable[[Example], str]) -> Callable[[str, Any, Example], float] | None:
     f = per_example_fn(metric)
     if f is None:
         return None
     if getattr(f, "needs_source", False):
-        return lambda pred, ref, ex: float(f(pred, ref, source=render(ex)))
+        return lambda pred, ref, ex: float(f(pred, ref, source=source(ex)))
     return lambda pred, ref, ex: float(f(pred, ref))

@@ -51,6 +51,13 @@ class Task:
                 _check_example(ex, fields, self.output, where)
         if not self.test:
             raise TaskError(f"{self.source}: the test split is empty; add examples to score on")
+        if self.labels is not None or self.metric == "macro_f1":
+            for split_name in ("train", "test", "dev"):
+                for i, ex in enumerate(getattr(self, split_name), 1):
+                    if isinstance(ex[self.output], list):
+                        raise TaskError(
+                            f"{self.source}: {split_name} example {i}: field '{self.output}' is a list of references; "
+                            "a label task needs one label per example (drop `labels`, or use a per-example metric)")
         if self.labels == "auto":
             self.labels = sorted({str(ex[self.output]) for ex in self.train})
             if not self.labels:
@@ -72,6 +79,16 @@ class Task:
     def expected(self, example: Example) -> Any:
         """What the output is scored against: a string, or a list of acceptable references."""
         return example[self.output]
+
+    def source_text(self, example: Example) -> str:
+        """What a source-aware metric (SARI) compares against: the input field when the template
+        has exactly one (an instruction around it is not part of the sentence), else the rendered input."""
+        fields = set(template_fields(self.input, self.source, "input"))
+        return str(example[fields.pop()]) if len(fields) == 1 else self.render(example)
+
+    def scoring(self) -> dict[str, Any]:
+        """The keyword arguments `evaluate` needs to score this task's examples."""
+        return {"expected": self.expected, "render": self.render, "source": self.source_text}
 
     def answer(self, example: Example) -> str:
         """The text a demo or a training example shows: the output, or its first reference."""

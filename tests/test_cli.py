@@ -58,3 +58,13 @@ def test_demo_writes_a_loadable_task(tmp_path):
     assert not ids & {ex["id"] for ex in task.train}
     corpus = [json.loads(line) for line in open(task.corpus, encoding="utf-8")]
     assert len(corpus) > 9000 and not ids & {d["id"] for d in corpus}  # the rag/pretrain corpus holds no test article
+
+
+def test_rung_flags_reach_only_their_rungs():
+    from ladder.cli.common import rung_settings
+
+    s = rung_settings(k=8, selector="similar", retriever="bm25", rerank="cross-encoder", passages=5, train_minutes=3)
+    assert s["few-shot"] == {"seed": 0, "k": 8, "selector": "similar"}
+    assert s["rag"] == {"k": 5, "method": "bm25", "rerank": "cross-encoder"}
+    assert s["finetune"] == s["pretrain"] == {"max_minutes": 3}
+    assert rung_settings()["rag"] == {} and rung_settings(calibrate=False)["zero-shot"] == {"calibrate": False}

@@ -49,6 +49,16 @@ def test_sari_hand_counted_and_rewards_simplifying_over_copying():
     assert sari("dogs bark loudly", refs, source=src) < sari(src, refs, source=src)  # rewriting badly loses keeps
 
 
+def test_sari_on_the_standard_multi_reference_example():
+    """The example in the SARI paper's code and in HF `evaluate` (which reports 26.95: it scores an
+    empty keep/delete set as 1 where the original scores 0; we follow the original, as EASSE does)."""
+    from ladder.metrics import sari
+
+    refs = ["About 95 species are currently known.", "About 95 species are now accepted.", "95 species are now accepted."]
+    got = sari("About 95 you now get in.", refs, source="About 95 species are currently accepted.")
+    assert got == pytest.approx(0.26828, abs=1e-4)
+
+
 def test_evaluator_gives_sari_the_rendered_source():
     from ladder.evaluate import evaluate
     from ladder.models.base import Completion, Usage

@@ -32,6 +32,10 @@ def test_labels_auto_takes_distinct_train_outputs(tmp_path):
      [{"text": "t", "label": "b"}], "'b' is not one of the labels"),
     ('instruction = "i"\noutput = "label"\ntrain = "train.jsonl"\ntest = "test.jsonl"\ncolour = 1\n', None,
      "unknown field 'colour'"),
+    ('instruction = "i"\noutput = "label"\nlabels = "auto"\ntrain = "train.jsonl"\ntest = "test.jsonl"\n',
+     [{"text": "t", "label": ["a", "b"]}], "test example 1: field 'label' is a list of references; a label task"),
+    ('instruction = "i"\noutput = "label"\ntrain = "train.jsonl"\ntest = "test.jsonl"\n',
+     [{"text": "t", "label": []}], "must be a string or a non-empty list of reference strings"),
 ])
 def test_bad_task_files_name_the_problem(tmp_path, toml, rows, message):
     write_jsonl(tmp_path / "train.jsonl", [{"text": "t", "label": "a"}])
@@ -62,3 +66,14 @@ def test_leak_check_compares_inputs():
 def test_python_built_task_validates():
     with pytest.raises(TaskError, match="test split is empty"):
         Task("t", "i", "{text}", "label", train=[], test=[])
+
+
+def test_reference_lists_score_all_and_show_the_first():
+    task = Task("simplify", "Simplify.", "Simplify: {sentence}", "refs", metric="sari",
+                train=[{"sentence": "s1", "refs": ["r1", "r2"]}], test=[{"sentence": "s2", "refs": ["r3"]}])
+    ex = task.train[0]
+    assert task.expected(ex) == ["r1", "r2"] and task.answer(ex) == "r1"
+    # SARI's source is the sentence itself, not the instruction around it
+    assert task.source_text(ex) == "s1" and task.render(ex) == "Simplify: s1"
+    two = Task("t", "i", "{a} {b}", "y", train=[], test=[{"a": "x", "b": "z", "y": "w"}])
+    assert two.source_text(two.test[0]) == "x z"

@@ -76,7 +76,7 @@ def _score(task: Any, base: str, result: Any, limit: int | None) -> dict[str, An
     from ladder.rungs.base import Program
 
     prog = Program("finetune", task, load_model(base, lora_path=str(result.gguf)), one_time=result.usage)
-    res = evaluate(prog, test_sample(task, limit), task.metric, expected=task.expected, render=task.render)
+    res = evaluate(prog, test_sample(task, limit), task.metric, **task.scoring())
     return {"metric": res.metric, "score": res.score, "ci_low": res.ci_low, "ci_high": res.ci_high, "n": res.n}
 
 

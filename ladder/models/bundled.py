@@ -51,12 +51,12 @@ BUNDLED: dict[str, Bundled] = {
         Bundled(
             "qwen2.5-coder-0.5b", _QWEN05[0], _QWEN05[1],
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 494_000_000, license="Apache-2.0",
-            pretrain_tokens=5_500_000_000_000,  # Qwen2.5-Coder: 5.5T code-heavy tokens (on top of Qwen2.5)
+            pretrain_tokens=23_500_000_000_000,  # Qwen2.5's 18T, then 5.5T more for Coder
         ),
         Bundled(
             "qwen2.5-coder-1.5b", _QWEN15[0], _QWEN15[1],
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_540_000_000,
-            tier="large", license="Apache-2.0", pretrain_tokens=5_500_000_000_000,
+            tier="large", license="Apache-2.0", pretrain_tokens=23_500_000_000_000,
         ),
         Bundled(
             "gemma3-270m",

@@ -25,14 +25,12 @@ from ladder.task import Task
 
 def base_spec(model: Model) -> str:
     """The bundled name or GGUF path behind a (possibly cached) llama.cpp model."""
-    from ladder.models.bundled import BUNDLED
+    from ladder.models import is_local
 
     inner = getattr(model, "inner", model)
-    if inner.name in BUNDLED:
-        return inner.name
-    path = getattr(inner, "path", None)
-    if path is not None and str(path).endswith(".gguf"):
-        return str(path)
+    for spec in (inner.name, str(getattr(inner, "path", ""))):
+        if is_local(spec):
+            return spec
     raise LadderError(
         f"the finetune rung needs a local GGUF model (a bundled name or a .gguf path), not '{inner.name}'; "
         "to learn from a model you cannot fine-tune, use 'ladder distill --teacher ...'"

@@ -177,7 +177,7 @@ def _side_by_side(task: Task, cfg: DistillConfig, student: str, result: TrainRes
         programs.append(("student", student, Program("finetune", task, load_model(student, lora_path=str(result.gguf))),
                          result.usage + t_usage))
     for role, name, prog, one_time in programs:
-        res = evaluate(prog, examples, task.metric, expected=task.expected, render=task.render)
+        res = evaluate(prog, examples, task.metric, **task.scoring())
         rows.append({"role": role, "model": name, "metric": res.metric, "score": res.score, "ci_low": res.ci_low,
                      "ci_high": res.ci_high, "n": res.n, "one_time_cpu_seconds": one_time.cpu_seconds,
                      "seconds_per_1k": res.usage.seconds / max(1, res.n) * 1000})
