@@ -20,7 +20,7 @@ Example = dict[str, Any]
 
 KNOWN_KEYS = {
     "name", "instruction", "input", "output", "labels", "metric", "target", "train", "test", "dev",
-    "corpus", "judge", "prices", "id", "requests",
+    "corpus", "judge", "prices", "id", "requests", "max_tokens",
 }
 
 
@@ -42,6 +42,7 @@ class Task:
     requests: int = 100_000  # request volume over which one-time costs are amortised
     source: str = "<python>"  # where it came from, for messages
     id_field: str | None = None  # optional field identifying an example (for leak checks)
+    max_tokens: int | None = None  # free-text answers: new-token budget (default: fitted to the train answers)
 
     def __post_init__(self) -> None:
         fields = template_fields(self.input, self.source, "input")
@@ -90,6 +91,14 @@ class Task:
         """The keyword arguments `evaluate` needs to score this task's examples."""
         return {"expected": self.expected, "render": self.render, "source": self.source_text}
 
+    def answer_budget(self) -> int:
+        """New tokens a free-text answer may take: `max_tokens`, or 1.5x the longest train answer
+        (at ~3 characters a token), between 32 and 512: a rambling model must not set the run time."""
+        if self.max_tokens:
+            return self.max_tokens
+        longest = max((len(self.answer(ex)) for ex in self.train), default=0)
+        return max(32, min(512, int(longest / 3 * 1.5) + 8))
+
     def answer(self, example: Example) -> str:
         """The text a demo or a training example shows: the output, or its first reference."""
         out = example[self.output]
@@ -99,7 +108,7 @@ class Task:
         """Hash of everything that changes results: config and all splits."""
         blob = json.dumps(
             [self.instruction, self.input, self.output, self.labels, self.metric, self.judge,
-             self.train, self.test, self.dev, self.corpus],
+             self.train, self.test, self.dev, self.corpus] + ([self.max_tokens] if self.max_tokens else []),
             sort_keys=True, ensure_ascii=False, default=str,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -175,6 +184,9 @@ def load_task(path: str | Path) -> Task:
     target = raw.get("target")
     if target is not None and not (isinstance(target, (int, float)) and 0 <= target <= 1):
         raise TaskError(f"{path}: field 'target' must be a number between 0 and 1")
+    max_tokens = raw.get("max_tokens")
+    if max_tokens is not None and not (isinstance(max_tokens, int) and max_tokens > 0):
+        raise TaskError(f"{path}: field 'max_tokens' must be a positive whole number of tokens")
     from ladder.metrics import check_metric_name
 
     metric = raw.get("metric", "accuracy")
@@ -204,6 +216,7 @@ def load_task(path: str | Path) -> Task:
         requests=int(raw.get("requests", 100_000)),
         source=str(path),
         id_field=raw.get("id"),
+        max_tokens=max_tokens,
     )
 
 

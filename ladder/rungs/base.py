@@ -16,7 +16,6 @@ from typing import Any
 from ladder.models.base import Completion, Message, Model, Usage, pick_choice
 from ladder.task import Example, Task, template_fields
 
-FREE_TEXT_MAX_TOKENS = 256
 LABEL_MAX_TOKENS = 16
 # Contextual calibration (Zhao et al., 2021): small models carry a strong prior for some labels
 # whatever the input; the label scores of these content-free inputs estimate that prior.
@@ -66,7 +65,7 @@ class Program:
                 prior = self.label_prior()
                 out.text = max(labels, key=lambda c: out.choice_logprobs[c] - prior[c])
             return out
-        out = self.model.complete(msgs, max_tokens=LABEL_MAX_TOKENS if labels else FREE_TEXT_MAX_TOKENS)
+        out = self.model.complete(msgs, max_tokens=LABEL_MAX_TOKENS if labels else self.task.answer_budget())
         if labels:
             raw = out.text
             out.text = pick_choice(raw, labels) or raw.strip()
