@@ -153,3 +153,47 @@ def _teacher_pairs(folder: Path, split: str, teacher: str, candidates: int, max_
     source = {"beir": str(folder), "split": split, "labels": f"teacher {rr.name}", "candidates": candidates,
               "max_queries": max_queries, "teacher_pairs_per_second": round(rr.pairs_per_second, 3)}
     return pairs, source
+
+
+@click.command(name="train-embedder")
+@click.argument("beir_dir", type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", required=True, help="Output folder (a sentence-transformers model).")
+@click.option("--split", default="train", show_default=True, help="Qrels split to learn from (never test).")
+@click.option("--negatives", default=1, show_default=True, help="BM25 hard negatives per (query, relevant doc).")
+@click.option("--holdout", default=0, show_default=True, help="Keep N seeded training queries out (ids saved).")
+@click.option("--epochs", default=3.0, show_default=True)
+@click.option("--batch-size", default=32, show_default=True, help="Queries per step (in-batch negatives).")
+@click.option("--lr", default=3e-5, show_default=True)
+@click.option("--max-length", default=256, show_default=True, help="Word pieces per document.")
+@click.option("--threads", default=0, show_default=True, help="Torch threads (0 = default).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def train_embedder(beir_dir: str, out_dir: str, split: str, negatives: int, holdout: int, epochs: float,
+                   batch_size: int, lr: float, max_length: int, threads: int, seed: int, as_json: bool) -> None:
+    """Fine-tune the dense embedder (bundled MiniLM) on a BEIR train split: in-batch and BM25 hard negatives.
+
+    \b
+    Example:
+      ladder train-embedder ../shared/data/beir/scifact --out runs/scifact-embedder
+      ladder index ../shared/data/beir/scifact --embedder runs/scifact-embedder --out idx/scifact-ft
+    """
+    from ladder.retrieval.train_embedder import EmbedderConfig, train_embedder as run, triples_from_beir
+
+    folder = Path(beir_dir)
+    triples, held = triples_from_beir(folder, split, negatives=negatives, holdout=holdout, seed=seed)
+    cfg = EmbedderConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, seed=seed, threads=threads)
+    source = {"beir": str(folder), "split": split, "negatives": negatives, "holdout_query_ids": held}
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console(stderr=True), disable=as_json) as bar:
+        tid = bar.add_task("train", total=None, loss="-")
+        meta = run(triples, out_dir, cfg, lambda s, t, l: bar.update(tid, completed=s, total=t, loss=f"{l:.3f}"),
+                   source=source)
+    meta["out"] = out_dir
+    if as_json:
+        click.echo(json.dumps(meta, indent=2))
+        return
+    console().print(f"trained on {meta['triples']} (query, relevant doc) pairs, {meta['steps']} steps in "
+                    f"{meta['train_seconds']:.0f}s; loss {meta['loss_first']} -> {meta['loss_last']}\n"
+                    f"saved to {out_dir}; index with it: ladder index CORPUS --embedder {out_dir}")
