@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--holdout-queries", type=int, default=0, help="tune on N of the held-out train queries (0 = all)")
     ap.add_argument("--depths", default="10,20", help="reranking depths to try")
     ap.add_argument("--name", default="rerank_scifact", help="results file name under bench/results/")
+    ap.add_argument("--embedder", default="minilm",
+                    help="dense embedder of the first stage: minilm, or a folder from `ladder train-embedder`")
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads for bundled models (0 = default)")
     args = ap.parse_args()
     folder = need_data("beir", "scifact")
@@ -89,7 +91,7 @@ def main() -> None:
         dev_ids = sample_ids(dev_ids, args.holdout_queries)
 
     t = time.perf_counter()
-    idx = open_index(folder, chunking=Chunking("none"), progress=True)
+    idx = open_index(folder, chunking=Chunking("none"), embedder=args.embedder, progress=True)
     index_s = time.perf_counter() - t
     if args.llm_only:
         ids = sample_ids(test_ids, args.llm_queries)
@@ -139,7 +141,7 @@ def main() -> None:
 
     result = {
         "dataset": str(folder), "split": "test", "n_queries": len(test_ids),
-        "first_stage": {"method": "hybrid", "ndcg@10": hybrid_test["ndcg@10"], "recall@100": hybrid_test["recall@100"],
+        "first_stage": {"method": "hybrid", "embedder": args.embedder, "ndcg@10": hybrid_test["ndcg@10"], "recall@100": hybrid_test["recall@100"],
                         "ms_per_query": round(hybrid_ms, 2), "index_open_seconds": round(index_s, 1)},
         "cross_encoder": {
             "folder": str(ce_dir), "trained": {k: meta.get(k) for k in ("pairs", "steps", "total_steps", "stopped_early",

@@ -45,6 +45,15 @@ def embedder_path(name: str) -> Path:
     )
 
 
+def embedder_fingerprint(name: str) -> str | list:
+    """What identifies an embedder's weights: the bundled name, or a folder's path and weight files
+    (size, mtime), so an index built with a retrained folder is rebuilt."""
+    if name in BUNDLED_EMBEDDERS:
+        return name
+    p = embedder_path(name).resolve()
+    return [str(p)] + [[f.name, f.stat().st_size, int(f.stat().st_mtime)] for f in sorted(p.glob("*.safetensors"))]
+
+
 @lru_cache(maxsize=2)
 def load_embedder(name: str = DEFAULT_EMBEDDER):
     """The sentence-transformers model for `name` (bundled name or local folder), loaded once per process."""

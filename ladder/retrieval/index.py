@@ -48,7 +48,7 @@ from ladder.errors import LadderError
 from ladder.retrieval.bm25 import BM25
 from ladder.retrieval.chunk import Chunk, Chunking, check_chunking, chunk_docs
 from ladder.retrieval.corpus import corpus_fingerprint, load_corpus
-from ladder.retrieval.dense import DEFAULT_EMBEDDER, embed, top_k
+from ladder.retrieval.dense import DEFAULT_EMBEDDER, embed, embedder_fingerprint, top_k
 from ladder.retrieval.fuse import FUSIONS, fuse
 from ladder.retrieval.hit import Hit
 from ladder.home import ladder_home
@@ -322,7 +322,8 @@ def open_index(spec: str | Path, chunking: Chunking = Chunking(), embedder: str 
     if p.is_dir() and (p / "manifest.json").is_file():
         return Index.load(p)
     excluded = sorted({str(i) for i in exclude_ids})
-    key = json.dumps([corpus_fingerprint(str(spec)), chunking.to_dict(), embedder, excluded, INDEX_VERSION])
+    key = json.dumps([corpus_fingerprint(str(spec)), chunking.to_dict(), embedder_fingerprint(embedder), excluded,
+                      INDEX_VERSION])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     out = ladder_home() / "indexes" / f"{Path(str(spec)).stem or 'corpus'}-{digest}"
     if (out / "manifest.json").is_file():

@@ -93,7 +93,7 @@ def train_embedder(triples: list[Triple], out_dir: str | Path, cfg: EmbedderConf
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / (total - warm + 1))))
 
     def encode(texts: list[str]):
-        features = model.tokenize(texts)
+        features = (getattr(model, "preprocess", None) or model.tokenize)(texts)
         return F.normalize(model(features)["sentence_embedding"], dim=-1)
 
     t0, cpu0 = time.perf_counter(), time.process_time()
