@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import RESULTS, need_data, write
+from common import need_data, write
 
 TASKS = {
     "banking77": ('Classify the customer-service message by its intent.', "accuracy"),

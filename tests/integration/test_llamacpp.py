@@ -1,5 +1,4 @@
 """The embedded backend on the real bundled SmolLM2 model."""
-import time
 
 import pytest
 

@@ -3,7 +3,6 @@ import bz2
 import importlib.util
 import json
 import tracemalloc
-from pathlib import Path
 
 import pytest
 
