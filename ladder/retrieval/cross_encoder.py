@@ -226,7 +226,8 @@ class TrainConfig:
     base: str = ""  # model folder to start from; "" = the bundled MiniLM-L6 (22M params)
     max_length: int = 256  # query + passage word pieces; SciFact abstracts median ~280, 256 keeps most of the signal at half the cost of 512
     batch_size: int = 16  # pairs per step; small batches let 2 CPU cores take more steps per minute
-    lr: float = 4e-5  # the head starts random, the encoder does not: a mid-size rate for both
+    lr: float = 4e-5  # the encoder's rate
+    head_lr_factor: float = 20.0  # the head's rate = lr x this (it starts random)
     epochs: float = 1.0  # passes over the pairs (fractions allowed)
     warmup: float = 0.1  # fraction of steps with a linearly rising learning rate
     weight_decay: float = 0.01
@@ -265,7 +266,12 @@ def train(pairs: list[Pair], out_dir: str | Path, cfg: TrainConfig | None = None
     steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
     total = max(1, int(steps_per_epoch * cfg.epochs))
     warm = max(1, int(total * cfg.warmup))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # The scoring head (pooler + one-logit classifier) is new or untrained in a sentence embedder:
+    # at the encoder's gentle rate it barely moves in a few hundred steps, so it learns faster.
+    head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "bert.pooler", "pooler"))]
+    body = [p for n, p in model.named_parameters() if not n.startswith(("classifier", "bert.pooler", "pooler"))]
+    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.lr * cfg.head_lr_factor}],
+                            weight_decay=cfg.weight_decay)
 
     def lr_factor(s: int) -> float:
         # linear warmup, then linear decay to 0 over the steps, or over the time budget if that ends first,
