@@ -22,11 +22,17 @@ LABEL_MAX_TOKENS = 16
 CONTENT_FREE = ["N/A", "", "[MASK]"]
 
 
-def system_prompt(task: Task) -> str:
-    """The instruction, plus the allowed answers when the task has a label set."""
+def system_prompt(task: Task, list_labels: bool = True) -> str:
+    """The instruction, plus the allowed answers when the task has a label set.
+
+    A fine-tuned model learns the labels from its training answers, so its prompt leaves the
+    list out (`list_labels=False`): with 77 labels the list is ~500 of a prompt's ~550 tokens,
+    ten times the training compute for nothing. Label scoring still restricts the answer.
+    """
     text = task.instruction.strip()
     if task.labels:
-        text += "\nAnswer with exactly one of: " + ", ".join(task.labels) + "."
+        if list_labels:
+            text += "\nAnswer with exactly one of: " + ", ".join(task.labels) + "."
     else:
         text += "\nAnswer with the output only."
     return text
@@ -48,11 +54,12 @@ class Program:
     model: Model
     config: dict[str, Any] = field(default_factory=dict)
     one_time: Usage = field(default_factory=Usage)  # cost of building it (training, indexing)
+    list_labels: bool = True  # False for fine-tuned models: they were trained without the label list
     _prior: dict[str, float] | None = field(default=None, repr=False)
 
     def messages(self, example: Example) -> list[Message]:
         return [
-            {"role": "system", "content": system_prompt(self.task)},
+            {"role": "system", "content": system_prompt(self.task, self.list_labels)},
             {"role": "user", "content": self.task.render(example)},
         ]
 

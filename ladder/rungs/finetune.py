@@ -1,7 +1,7 @@
 """Fine-tune: a LoRA adapter trained on the train split, served by llama.cpp on top of the base GGUF.
 
-The program asks exactly like zero-shot (same system prompt, same rendered input),
-so label tasks keep constrained decoding over the labels. Adapters are cached in
+The program asks like zero-shot without the list of labels (the model was trained that way;
+see `system_prompt`); label tasks keep constrained decoding over the labels. Adapters are cached in
 `$LADDER_HOME/adapters/`, keyed by the training data, the base weights' hash and
 the config: a second climb reuses the adapter, and `program.one_time` still reports
 what training it cost.
@@ -37,12 +37,15 @@ def base_spec(model: Model) -> str:
     )
 
 
+PROMPT = "instruction-without-label-list"  # part of the adapter key: adapters trained on other prompts are not reused
+
+
 def adapter_dir(task: Task, spec: str, config: Any) -> Any:
     from ladder.home import ladder_home
     from ladder.train.hf import resolve_base
 
     ref = resolve_base(spec)
-    key = hashlib.sha256(json.dumps([task.fingerprint(), ref.fingerprint, asdict(config)], sort_keys=True,
+    key = hashlib.sha256(json.dumps([task.fingerprint(), ref.fingerprint, asdict(config), PROMPT], sort_keys=True,
                                     default=str).encode()).hexdigest()[:16]
     return ladder_home() / "adapters" / f"{task.name}-{ref.name}-{key}"
 
@@ -71,4 +74,4 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
                 "examples": result.meta.get("n_train"), "lr": config.lr, "adapter": str(result.out),
                 "final_loss": result.curve[-1]["loss"] if result.curve else None, "flops": result.flops,
                 "calibrate": calibrate}
-    return Program("finetune", task, served, config=describe, one_time=result.usage)
+    return Program("finetune", task, served, config=describe, one_time=result.usage, list_labels=False)

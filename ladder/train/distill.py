@@ -174,7 +174,8 @@ def _side_by_side(task: Task, cfg: DistillConfig, student: str, result: TrainRes
     if result.gguf is not None:
         from ladder.models import load_model
 
-        programs.append(("student", student, Program("finetune", task, load_model(student, lora_path=str(result.gguf))),
+        served = load_model(student, lora_path=str(result.gguf))
+        programs.append(("student", student, Program("finetune", task, served, list_labels=False),
                          result.usage + t_usage))
     for role, name, prog, one_time in programs:
         res = evaluate(prog, examples, task.metric, **task.scoring())

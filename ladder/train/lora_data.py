@@ -1,9 +1,9 @@
 """What LoRA training eats: (prompt, answer) pairs -> token ids with masked labels, batches,
 defaults fitted to the data, and the memory estimate checked before anything starts.
 
-A pair's prompt is the exact chat the zero-shot rung sends (system prompt with the
-label set + the rendered input), so the fine-tuned model is asked the same way at
-inference and constrained decoding over the labels still applies. Only the answer
+A pair's prompt is the zero-shot rung's chat without the list of labels (the model
+learns them from the answers; see `system_prompt`), and the fine-tuned program asks
+exactly that way at inference, where label scoring still restricts the answer. Only the answer
 tokens (and the end-of-turn token after them) carry loss.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ IGNORE = -100  # label id that cross-entropy skips (prompt and padding tokens)
 
 @dataclass
 class Pair:
-    messages: list[Message]  # system + user turns, as the zero-shot rung sends them
+    messages: list[Message]  # system + user turns, as the fine-tuned program sends them
     answer: str  # the assistant turn to learn
     where: str = ""  # "train example 3", for error messages
 
@@ -29,7 +29,7 @@ class Pair:
 def task_pairs(task: Task, examples: list[Example], split: str = "train") -> list[Pair]:
     from ladder.rungs.base import system_prompt
 
-    system = system_prompt(task)
+    system = system_prompt(task, list_labels=False)
     return [
         Pair([{"role": "system", "content": system}, {"role": "user", "content": task.render(ex)}],
              task.answer(ex), f"{split} example {i}")

@@ -195,3 +195,17 @@ def test_answer_only_logits_give_the_full_loss(tiny):
         expected = F.cross_entropy(full[:, :-1].reshape(-1, full.size(-1)), labels[:, 1:].reshape(-1),
                                    ignore_index=IGNORE, reduction="sum")
         assert _token_loss(model, ids, mask, labels).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_fine_tuning_prompts_leave_out_the_label_list():
+    from ladder.rungs.base import Program, system_prompt
+    from ladder.testing import DummyModel
+    from ladder.train.lora_data import task_pairs
+
+    task = make_task()
+    listed = system_prompt(task)
+    assert "Answer with exactly one of" in listed
+    pair = task_pairs(task, task.train[:1])[0]
+    assert pair.messages[0]["content"] == system_prompt(task, list_labels=False) == task.instruction.strip()
+    served = Program("finetune", task, DummyModel(), list_labels=False)  # what the finetune rung builds
+    assert served.messages(task.test[0]) == pair.messages[:1] + [{"role": "user", "content": task.render(task.test[0])}]
