@@ -1,8 +1,10 @@
 """`ladder ask` and `ladder train-reranker`: thin over ladder.answer and ladder.retrieval.cross_encoder."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
+from typing import Callable, Iterator
 
 import click
 
@@ -60,6 +62,17 @@ def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, m
     console().print(format_answer(ans, show_all=show_passages), markup=False, highlight=False)
 
 
+@contextlib.contextmanager
+def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
+    """A progress bar with the loss on stderr; yields step(done, total, loss)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console(stderr=True), disable=quiet) as bar:
+        tid = bar.add_task("train", total=None, loss="-")
+        yield lambda done, total, loss: bar.update(tid, completed=done, total=total, loss=f"{loss:.3f}")
+
+
 @click.command(name="train-reranker")
 @click.argument("beir_dir", type=click.Path(file_okay=False))
 @click.option("--split", default="train", show_default=True, help="Qrels split to learn from (never test).")
@@ -108,13 +121,8 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
                   "max_queries": max_queries, "holdout_query_ids": held}
     cfg = ce.TrainConfig(base=base, max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
                          seed=seed, time_budget=time_budget, threads=threads)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console(stderr=True), disable=as_json) as bar:
-        tid = bar.add_task("train", total=None, loss="-")
-        meta = ce.train(pairs, out, cfg, lambda s, t, l: bar.update(tid, completed=s, total=t, loss=f"{l:.3f}"),
-                        source=source)
+    with training_bar(as_json) as step:
+        meta = ce.train(pairs, out, cfg, step, source=source)
     if tune_blend:
         held_ids = meta["source"].get("holdout_query_ids") or []
         if teacher or not held_ids:
@@ -183,13 +191,8 @@ def train_embedder(beir_dir: str, out_dir: str, split: str, negatives: int, hold
     triples, held = triples_from_beir(folder, split, negatives=negatives, holdout=holdout, seed=seed)
     cfg = EmbedderConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_length=max_length, seed=seed, threads=threads)
     source = {"beir": str(folder), "split": split, "negatives": negatives, "holdout_query_ids": held}
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console(stderr=True), disable=as_json) as bar:
-        tid = bar.add_task("train", total=None, loss="-")
-        meta = run(triples, out_dir, cfg, lambda s, t, l: bar.update(tid, completed=s, total=t, loss=f"{l:.3f}"),
-                   source=source)
+    with training_bar(as_json) as step:
+        meta = run(triples, out_dir, cfg, step, source=source)
     meta["out"] = out_dir
     if as_json:
         click.echo(json.dumps(meta, indent=2))

@@ -42,3 +42,20 @@ def test_training_pulls_queries_toward_their_documents(tmp_path):
     before = margin(SentenceTransformer(bundled_minilm(), device="cpu"))
     after = margin(SentenceTransformer(str(out), device="cpu"))  # a plain sentence-transformers folder
     assert after > before
+
+
+def test_cli_trains_and_refuses_a_folder_without_qrels(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    folder = write_beir(tmp_path / "b")
+    out = tmp_path / "emb"
+    r = subprocess.run([sys.executable, "-m", "ladder", "train-embedder", str(folder), "--out", str(out), "--epochs", "1",
+                        "--batch-size", "4", "--max-length", "32", "--threads", "1", "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["triples"] == 8 and (out / "ladder_embedder.json").exists()
+    bad = subprocess.run([sys.executable, "-m", "ladder", "train-embedder", str(tmp_path), "--out", str(out)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "corpus.jsonl" in bad.stderr and "Traceback" not in bad.stderr
