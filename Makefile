@@ -54,7 +54,7 @@ test: install
 demo: install models-default
 	$(BIN)/ladder demo --out demo/wiki-topics
 	$(BIN)/ladder climb demo/wiki-topics/task.toml --models smollm2-135m,qwen2.5-coder-0.5b --rungs zero-shot,few-shot,rag,finetune \
-		--selector similar --k 8 --train-minutes 3 --limit 100
+		--selector similar --k 8 --train-minutes 3 --limit 60
 
 bench: install models-default
 	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done

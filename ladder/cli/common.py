@@ -11,7 +11,9 @@ import click
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr)
+    stream = sys.stderr if stderr else sys.stdout
+    # piped into a file or a CI log, rich would squeeze tables into 80 columns and truncate them
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
 
 
 def rung_options(f: Callable) -> Callable:
