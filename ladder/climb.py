@@ -172,15 +172,17 @@ def pretrain_at_scale(models: list[str], gpu: str = "h100", n_gpus: int = 8) -> 
     if not known:
         return None
     like = max(known, key=lambda b: b.params)
-    optimal = plan_cost(like.params, gpu=gpu, n_gpus=n_gpus)
+
+    def budget(p: Any) -> dict[str, Any]:
+        return {"tokens": p.tokens, "gpu_hours": round(p.gpu_hours, 1), "days": round(p.days, 2),
+                "dollars": round(p.dollars, 2)}
+
+    optimal = plan_cost(like.params, gpu=gpu, n_gpus=n_gpus)  # compute-optimal: ~20 tokens per parameter
     out: dict[str, Any] = {"like": like.name, "params": like.params, "gpu": gpu, "n_gpus": n_gpus,
-                           "mfu": optimal.mfu, "usd_per_gpu_hour": optimal.usd_per_gpu_hour}
-    for name, p in (("compute_optimal", optimal),
-                    ("as_its_makers", like.pretrain_tokens and plan_cost(like.params, like.pretrain_tokens, gpu=gpu,
-                                                                         n_gpus=n_gpus))):
-        if p:
-            out[name] = {"tokens": p.tokens, "gpu_hours": round(p.gpu_hours, 1), "days": round(p.days, 2),
-                         "dollars": round(p.dollars, 2)}
+                           "mfu": optimal.mfu, "usd_per_gpu_hour": optimal.usd_per_gpu_hour,
+                           "compute_optimal": budget(optimal)}
+    if like.pretrain_tokens:
+        out["as_its_makers"] = budget(plan_cost(like.params, like.pretrain_tokens, gpu=gpu, n_gpus=n_gpus))
     return out
 
 

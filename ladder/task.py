@@ -11,6 +11,7 @@ import json
 import string
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -81,19 +82,25 @@ class Task:
         """What the output is scored against: a string, or a list of acceptable references."""
         return example[self.output]
 
+    @cached_property
+    def _source_field(self) -> str | None:
+        fields = set(template_fields(self.input, self.source, "input"))
+        return fields.pop() if len(fields) == 1 else None
+
     def source_text(self, example: Example) -> str:
         """What a source-aware metric (SARI) compares against: the input field when the template
         has exactly one (an instruction around it is not part of the sentence), else the rendered input."""
-        fields = set(template_fields(self.input, self.source, "input"))
-        return str(example[fields.pop()]) if len(fields) == 1 else self.render(example)
+        return str(example[self._source_field]) if self._source_field else self.render(example)
 
     def scoring(self) -> dict[str, Any]:
         """The keyword arguments `evaluate` needs to score this task's examples."""
         return {"expected": self.expected, "render": self.render, "source": self.source_text}
 
+    @cached_property
     def answer_budget(self) -> int:
         """New tokens a free-text answer may take: `max_tokens`, or 1.5x the longest train answer
-        (at ~3 characters a token), between 32 and 512: a rambling model must not set the run time."""
+        (at ~3 characters a token), between 32 and 512: a rambling model must not set the run time.
+        Computed once: every free-text call reads it."""
         if self.max_tokens:
             return self.max_tokens
         longest = max((len(self.answer(ex)) for ex in self.train), default=0)

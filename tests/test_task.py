@@ -81,10 +81,10 @@ def test_reference_lists_score_all_and_show_the_first():
 
 def test_free_text_answer_budget_fits_the_train_answers(tmp_path):
     short = Task("t", "i", "{q}", "a", train=[{"q": "x", "a": "yes"}], test=[{"q": "y", "a": "no"}])
-    assert short.answer_budget() == 32  # the floor
+    assert short.answer_budget == 32  # the floor
     long = Task("t", "i", "{q}", "a", train=[{"q": "x", "a": "w" * 300}], test=[{"q": "y", "a": "no"}])
-    assert long.answer_budget() == 300 // 3 * 3 // 2 + 8
-    assert Task("t", "i", "{q}", "a", train=[], test=[{"q": "y", "a": "no"}], max_tokens=7).answer_budget() == 7
+    assert long.answer_budget == 300 // 3 * 3 // 2 + 8
+    assert Task("t", "i", "{q}", "a", train=[], test=[{"q": "y", "a": "no"}], max_tokens=7).answer_budget == 7
     write_jsonl(tmp_path / "tr.jsonl", [{"q": "a", "y": "x"}])
     (tmp_path / "t.toml").write_text('instruction="i"\ninput="{q}"\noutput="y"\nmax_tokens=0\n'
                                      'train="tr.jsonl"\ntest="tr.jsonl"\n')

@@ -268,8 +268,9 @@ def train(pairs: list[Pair], out_dir: str | Path, cfg: TrainConfig | None = None
     warm = max(1, int(total * cfg.warmup))
     # The scoring head (pooler + one-logit classifier) is new or untrained in a sentence embedder:
     # at the encoder's gentle rate it barely moves in a few hundred steps, so it learns faster.
-    head = [p for n, p in model.named_parameters() if n.startswith(("classifier", "bert.pooler", "pooler"))]
-    body = [p for n, p in model.named_parameters() if not n.startswith(("classifier", "bert.pooler", "pooler"))]
+    head, body = [], []
+    for name, p in model.named_parameters():
+        (head if name.startswith(("classifier", "bert.pooler", "pooler")) else body).append(p)
     opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.lr * cfg.head_lr_factor}],
                             weight_decay=cfg.weight_decay)
 
@@ -304,28 +305,44 @@ def train(pairs: list[Pair], out_dir: str | Path, cfg: TrainConfig | None = None
         if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget and step < total:
             stopped_early = True
             break
-    seconds = time.perf_counter() - t0
-    w = max(1, min(50, len(losses) // 4))
     meta = {
         "format_version": FORMAT_VERSION, "kind": "cross-encoder", "base": base, "config": asdict(cfg),
         "pairs": len(pairs), "positives": sum(p.label > 0.5 for p in pairs), "steps": step, "total_steps": total,
-        "stopped_early": stopped_early, "train_seconds": round(seconds, 1),
+        "stopped_early": stopped_early, "train_seconds": round(time.perf_counter() - t0, 1),
         "train_cpu_seconds": round(time.process_time() - cpu0, 1),  # < wall x threads when the CPU is shared
-        "loss_first": round(sum(losses[:w]) / w, 4),  # mean over the first / last quarter (at most 50 steps)
-        "loss_last": round(sum(losses[-w:]) / w, 4),
-        "source": source or {},
+        **loss_ends(losses), "source": source or {},
     }
+    model.eval()
+
+    def save(tmp: Path) -> None:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+
+    write_folder(out_dir, save)
+    return meta
+
+
+def loss_ends(losses: list[float]) -> dict[str, float]:
+    """Mean loss over the first and the last quarter of the steps (at most 50 each).
+
+    >>> loss_ends([4.0, 3.0, 2.0, 1.0])
+    {'loss_first': 4.0, 'loss_last': 1.0}
+    """
+    w = max(1, min(50, len(losses) // 4))
+    return {"loss_first": round(sum(losses[:w]) / w, 4), "loss_last": round(sum(losses[-w:]) / w, 4)}
+
+
+def write_folder(out_dir: str | Path, save: Callable[[Path], None]) -> None:
+    """Write a model folder atomically: `save` fills a temporary sibling, which then replaces `out_dir`."""
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.eval()
-    model.save_pretrained(tmp, safe_serialization=True)
-    tok.save_pretrained(tmp)
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+    tmp.mkdir(parents=True)
+    save(tmp)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.replace(out_dir)
-    return meta
 
 
 # ----------------------------------------------------------------------------- blending

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 from ladder.errors import LadderError
-from ladder.retrieval.cross_encoder import (bm25_candidates, bundled_minilm, check_not_test, passage_text,
-                                            read_beir_split, split_queries)
+from ladder.retrieval.cross_encoder import (bm25_candidates, bundled_minilm, check_not_test, loss_ends, passage_text,
+                                            read_beir_split, split_queries, write_folder)
 
 META_FILE = "ladder_embedder.json"
 
@@ -116,18 +114,14 @@ def train_embedder(triples: list[Triple], out_dir: str | Path, cfg: EmbedderConf
         losses.append(loss.item())
         if progress:
             progress(step, total, losses[-1])
-    w = max(1, min(20, len(losses) // 4))
     meta = {"kind": "embedder", "base": base, "config": asdict(cfg), "triples": len(triples), "steps": total,
             "train_seconds": round(time.perf_counter() - t0, 1), "train_cpu_seconds": round(time.process_time() - cpu0, 1),
-            "loss_first": round(sum(losses[:w]) / w, 4), "loss_last": round(sum(losses[-w:]) / w, 4),
-            "source": source or {}}
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+            **loss_ends(losses), "source": source or {}}
     model.eval()
-    model.save(str(tmp))
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.replace(out_dir)
+
+    def save(tmp: Path) -> None:
+        model.save(str(tmp))
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+
+    write_folder(out_dir, save)
     return meta

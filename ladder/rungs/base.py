@@ -26,8 +26,8 @@ def system_prompt(task: Task, list_labels: bool = True) -> str:
     """The instruction, plus the allowed answers when the task has a label set.
 
     A fine-tuned model learns the labels from its training answers, so its prompt leaves the
-    list out (`list_labels=False`): with 77 labels the list is ~500 of a prompt's ~550 tokens,
-    ten times the training compute for nothing. Label scoring still restricts the answer.
+    list out (`list_labels=False`): on banking77 (77 labels) that cut the longest training
+    example from 680 tokens to 128. Label scoring still restricts the answer.
     """
     text = task.instruction.strip()
     if task.labels:
@@ -72,7 +72,7 @@ class Program:
                 prior = self.label_prior()
                 out.text = max(labels, key=lambda c: out.choice_logprobs[c] - prior[c])
             return out
-        out = self.model.complete(msgs, max_tokens=LABEL_MAX_TOKENS if labels else self.task.answer_budget())
+        out = self.model.complete(msgs, max_tokens=LABEL_MAX_TOKENS if labels else self.task.answer_budget)
         if labels:
             raw = out.text
             out.text = pick_choice(raw, labels) or raw.strip()

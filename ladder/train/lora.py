@@ -305,9 +305,13 @@ def _token_loss(model: Any, ids: Any, mask: Any, labels: Any) -> Any:
     target = labels[:, 1:]
     answer = target != IGNORE
     keep = F.pad(answer, (0, 1))  # position t predicts token t + 1
-    try:
-        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
-    except (TypeError, IndexError):
+    logits = None
+    if not getattr(model, "_ladder_all_logits", False):
+        try:
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+        except (TypeError, IndexError):
+            model._ladder_all_logits = True  # remembered: one failed forward, not one per step
+    if logits is None:
         logits = model(input_ids=ids, attention_mask=mask).logits
     if logits.dim() == 3:  # every position came back
         logits = logits[keep]
