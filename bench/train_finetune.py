@@ -214,6 +214,14 @@ def eval_row(task, rung: str, model: str, options, examples, store, prices) -> d
                    run_key=key)
     row = asdict(to_row(task, rung, model, m, program, res, prices))
     row["bench_wall_seconds"] = time.perf_counter() - t0
+    if task.metric == "sari":  # a style task: chrF against the references too, and a few outputs to read
+        from ladder.evaluate import bootstrap_ci
+        from ladder.metrics import chrf
+
+        vals = [chrf(r["output"], r["expected"]) for r in res.rows]
+        lo, hi = bootstrap_ci(vals)
+        row["chrf"] = {"score": round(sum(vals) / len(vals), 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4)}
+        row["samples"] = [{"input": r["input"], "output": r["output"]} for r in res.rows[:3]]
     return row
 
 
@@ -245,7 +253,22 @@ def quality(args: argparse.Namespace) -> None:
                 "question": "does fine-tuning smollm2-135m beat prompting qwen2.5-coder-0.5b?",
                 "best_prompted_so_far": best and {k: best[k] for k in ("rung", "model", "score", "ci_low", "ci_high")},
                 "finetuned": {k: ft_row[k] for k in ("score", "ci_low", "ci_high", "one_time_cost")},
+                **({"copy_input_baseline": copy_baseline(task, examples)} if task.metric == "sari" else {}),
                 "rows": rows})
+
+
+def copy_baseline(task, examples) -> dict:
+    """SARI and chrF of returning the input unchanged: chrF rewards copying, SARI does not."""
+    from ladder.evaluate import bootstrap_ci
+    from ladder.metrics import chrf, sari
+
+    out = {}
+    for name, fn in (("sari", lambda e: sari(task.source_text(e), task.expected(e), task.source_text(e))),
+                     ("chrf", lambda e: chrf(task.source_text(e), task.expected(e)))):
+        vals = [fn(e) for e in examples]
+        lo, hi = bootstrap_ci(vals)
+        out[name] = {"score": round(sum(vals) / len(vals), 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4)}
+    return out
 
 
 def main() -> None:
