@@ -24,7 +24,7 @@ from common import load_model_threads, need_data, write
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEPTHS = (10, 20)  # candidates reranked (top of the hybrid list)
-WEIGHTS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # weight of the cross-encoder rank in the blend; 1.0 = CE alone
+WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # weight of the cross-encoder rank in the blend; 1.0 = CE alone
 RRF_K = 60
 
 
@@ -34,6 +34,60 @@ def blend(hits, ce_scores, depth, w):
     ce_rank = {i: r for r, i in enumerate(sorted(range(len(head)), key=lambda i: -ce_scores[i]))}
     fused = sorted(range(len(head)), key=lambda i: -(w / (RRF_K + ce_rank[i]) + (1 - w) / (RRF_K + i)))
     return [head[i].doc_id for i in fused] + [h.doc_id for h in hits[depth:]]
+
+
+def blend_scores(hits, ce_scores, depth, w):
+    """Reorder the top `depth` hits by w * minmax(CE score) + (1 - w) * minmax(first-stage score)."""
+    from ladder.retrieval.fuse import minmax
+
+    head = hits[:depth]
+    c, f = minmax(ce_scores[:depth]), minmax([h.score for h in head])
+    fused = sorted(range(len(head)), key=lambda i: (-(w * c[i] + (1 - w) * f[i]), i))
+    return [head[i].doc_id for i in fused] + [h.doc_id for h in hits[depth:]]
+
+
+BLENDS = {"rank": blend, "score": blend_scores}
+BM25_WEIGHTS = (0.2, 0.3, 0.4, 0.5)  # hybrid fusion grid (weighted min-max), chosen on held-out train queries
+
+
+def choose_fusion(idx, queries, dev_ids, train_q, Fusion):
+    """The hybrid fusion weights best on held-out train queries (the index default when there are none)."""
+    if not dev_ids:
+        return idx.fusion, {}
+    out = {}
+    for w in BM25_WEIGHTS:
+        f = Fusion("weighted", (w, 1 - w))
+        runs = [[h.doc_id for h in idx.search(queries[q], k=100, method="hybrid", fusion=f, per_doc=True)] for q in dev_ids]
+        out[w] = ndcg(runs, [train_q[q] for q in dev_ids])["ndcg@10"]["mean"]
+    best = max(out, key=out.get)
+    return Fusion("weighted", (best, 1 - best)), {f"bm25_{w}": v for w, v in out.items()}
+
+
+class ScoreCache:
+    """Cross-encoder scores per (query id, doc id), kept on disk per model file, so blends and fusions
+    can be re-tried without re-scoring; the speed numbers come from the run that scored them."""
+
+    def __init__(self, ce_dir: Path):
+        import hashlib
+
+        st = (Path(ce_dir) / "model.safetensors").stat()
+        key = hashlib.sha256(f"{Path(ce_dir).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+        self.path = Path.home() / ".cache/ladder/bench" / f"ce-scores-{key}.json"
+        self.data = json.loads(self.path.read_text()) if self.path.exists() else {"scores": {}, "rate": None}
+
+    def scores(self, ce, qid: str, query: str, hits) -> list[float]:
+        s = self.data["scores"]
+        todo = [h for h in hits if f"{qid}\t{h.doc_id}" not in s]
+        if todo:
+            for h, v in zip(todo, ce.scores(query, [f"{h.title}. {h.text}" if h.title else h.text for h in todo])):
+                s[f"{qid}\t{h.doc_id}"] = v
+        return [s[f"{qid}\t{h.doc_id}"] for h in hits]
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data))
+        tmp.replace(self.path)
 
 
 def ndcg(rankings, qrels):
@@ -65,7 +119,7 @@ def main() -> None:
     from ladder.retrieval.chunk import Chunking
     from ladder.retrieval.cross_encoder import read_meta
     from ladder.retrieval.evaluate import load_qrels, load_queries
-    from ladder.retrieval.index import open_index
+    from ladder.retrieval.index import Fusion, open_index
     from ladder.retrieval.rerank import load_reranker
 
     if args.threads:
@@ -102,64 +156,64 @@ def main() -> None:
         write(args.name, {"dataset": str(folder), "split": "test", "cross_encoder": str(ce_dir),
                           "llm": llm_sample(args, idx, queries, test_ids, test_q, first, ce_scores, load_reranker)})
         return
+    fusion, fusion_grid = choose_fusion(idx, queries, dev_ids, train_q, Fusion)
     first = {}
     t = time.perf_counter()
     for q in test_ids + dev_ids:
-        first[q] = idx.search(queries[q], k=100, method="hybrid", per_doc=True)
+        first[q] = idx.search(queries[q], k=100, method="hybrid", fusion=fusion, per_doc=True)
     hybrid_ms = (time.perf_counter() - t) / len(first) * 1000
 
     ce = load_reranker(f"cross-encoder:{ce_dir}")
-    ce_scores = {}
+    cache = ScoreCache(ce_dir)
     t, cpu = time.perf_counter(), time.process_time()
-    for q in test_ids + dev_ids:
-        ce_scores[q] = ce.inner.scores(queries[q], [f"{h.title}. {h.text}" if h.title else h.text
-                                                    for h in first[q][:max(DEPTHS)]])
+    ce_scores = {q: cache.scores(ce.inner, q, queries[q], first[q][:max(DEPTHS)]) for q in test_ids + dev_ids}
     ce_seconds, ce_cpu = time.perf_counter() - t, time.process_time() - cpu
-    ce_pairs = sum(len(s) for s in ce_scores.values())
+    if ce.inner.pairs:  # the speed of this run's scoring; a fully cached run reports the run that scored
+        cache.data["rate"] = [ce.inner.pairs / ce_seconds, ce.inner.pairs / ce_cpu]
+    cache.save()
+    ce_rate = cache.data["rate"]
 
     def grid(ids, qrels):
-        out = {}
-        for d in DEPTHS:
-            for w in WEIGHTS:
-                r = [blend(first[q], ce_scores[q], d, w) for q in ids]
-                out[(d, w)] = ndcg(r, [qrels[q] for q in ids])["ndcg@10"]["mean"]
-        return out
+        return {(kind, d, w): ndcg([BLENDS[kind](first[q], ce_scores[q], d, w) for q in ids],
+                                   [qrels[q] for q in ids])["ndcg@10"]["mean"]
+                for kind in BLENDS for d in DEPTHS for w in WEIGHTS}
 
     dev_grid = grid(dev_ids, train_q) if dev_ids else {}
-    best = max(dev_grid, key=dev_grid.get) if dev_grid else (max(DEPTHS), 1.0)
+    best = max(dev_grid, key=dev_grid.get) if dev_grid else ("rank", max(DEPTHS), 1.0)
     test_grid = grid(test_ids, test_q)
+    chosen = {q: BLENDS[best[0]](first[q], ce_scores[q], *best[1:]) for q in test_ids}
     hybrid_test = ndcg([[h.doc_id for h in first[q]] for q in test_ids], [test_q[q] for q in test_ids])
-    best_test = ndcg([blend(first[q], ce_scores[q], *best) for q in test_ids], [test_q[q] for q in test_ids])
-    ce_only = {f"depth{d}": test_grid[(d, 1.0)] for d in DEPTHS}
+    best_test = ndcg([chosen[q] for q in test_ids], [test_q[q] for q in test_ids])
+    ce_only = {f"depth{d}": test_grid[("rank", d, 1.0)] for d in DEPTHS}
     from ladder.evaluate import bootstrap_ci
     from ladder.retrieval.ir_metrics import ndcg_at_k
 
-    diff = [ndcg_at_k(blend(first[q], ce_scores[q], *best), test_q[q]) - ndcg_at_k([h.doc_id for h in first[q]], test_q[q])
-            for q in test_ids]
+    diff = [ndcg_at_k(chosen[q], test_q[q]) - ndcg_at_k([h.doc_id for h in first[q]], test_q[q]) for q in test_ids]
     lo, hi = bootstrap_ci(diff)
     gain = {"mean": round(sum(diff) / len(diff), 4), "ci95_paired": [round(lo, 4), round(hi, 4)]}
 
     result = {
         "dataset": str(folder), "split": "test", "n_queries": len(test_ids),
-        "first_stage": {"method": "hybrid", "embedder": args.embedder, "ndcg@10": hybrid_test["ndcg@10"], "recall@100": hybrid_test["recall@100"],
+        "first_stage": {"method": "hybrid", "embedder": args.embedder, "fusion": fusion.to_dict(),
+                        "fusion_holdout_ndcg@10": fusion_grid,
+                        "ndcg@10": hybrid_test["ndcg@10"], "recall@100": hybrid_test["recall@100"],
                         "ms_per_query": round(hybrid_ms, 2), "index_open_seconds": round(index_s, 1)},
         "cross_encoder": {
             "folder": str(ce_dir), "trained": {k: meta.get(k) for k in ("pairs", "steps", "total_steps", "stopped_early",
                                                                          "train_seconds", "loss_first", "loss_last")},
             "train_config": meta.get("config"), "train_source": {k: v for k, v in meta.get("source", {}).items()
                                                                  if k != "holdout_query_ids"},
-            "pairs_per_second": round(ce_pairs / ce_seconds, 1), "pairs_per_cpu_second": round(ce_pairs / ce_cpu, 1),
-            "ms_per_query_at_depth": {
-                d: round(ce_seconds / len(ce_scores) * d / max(DEPTHS) * 1000, 1) for d in DEPTHS},
+            "pairs_per_second": round(ce_rate[0], 1), "pairs_per_cpu_second": round(ce_rate[1], 1),
+            "ms_per_query_at_depth": {d: round(d / ce_rate[0] * 1000, 1) for d in DEPTHS},
             "test_ndcg@10_ce_only": ce_only,
-            "chosen_on_train_holdout": {"depth": best[0], "ce_weight": best[1], "n_holdout_queries": len(dev_ids),
+            "chosen_on_train_holdout": {"blend": best[0], "depth": best[1], "ce_weight": best[2], "n_holdout_queries": len(dev_ids),
                                         "holdout_ndcg@10": dev_grid.get(best)},
             "test_ndcg@10_chosen": best_test["ndcg@10"], "test_gain_over_hybrid": gain, "test_mrr@10_chosen": best_test["mrr@10"],
-            "test_grid_ndcg@10": {f"depth{d}_w{w}": v for (d, w), v in test_grid.items()},
+            "test_grid_ndcg@10": {f"{b}_depth{d}_w{w}": v for (b, d, w), v in test_grid.items()},
         },
     }
-    result["note"] = ("nDCG@10 means carry 95% bootstrap intervals (low, high). The CE depth and blend weight are "
-                      "chosen on held-out TRAIN queries; the test grid is shown for information only.")
+    result["note"] = ("nDCG@10 means carry 95% bootstrap intervals (low, high). The hybrid fusion weights, the CE depth, "
+                      "blend kind and weight are chosen on held-out TRAIN queries; the test grid is shown for information only.")
     write(args.name, result)  # the cross-encoder part is saved even if the slow LLM part is interrupted
     if not args.skip_llm:
         result["llm"] = llm_sample(args, idx, queries, test_ids, test_q, first, ce_scores, load_reranker)
