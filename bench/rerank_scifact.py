@@ -24,29 +24,21 @@ from common import load_model_threads, need_data, write
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEPTHS = (10, 20)  # candidates reranked (top of the hybrid list)
-WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # weight of the cross-encoder rank in the blend; 1.0 = CE alone
-RRF_K = 60
+WEIGHTS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the cross-encoder's weight in the blend; 1.0 = CE alone
+KINDS = ("rank", "score")  # ladder.retrieval.rerank.BLENDS
 
 
-def blend(hits, ce_scores, depth, w):
-    """Reorder the top `depth` hits by weighted RRF of the CE rank and the hybrid rank; the tail keeps its order."""
-    head = hits[:depth]
-    ce_rank = {i: r for r, i in enumerate(sorted(range(len(head)), key=lambda i: -ce_scores[i]))}
-    fused = sorted(range(len(head)), key=lambda i: -(w / (RRF_K + ce_rank[i]) + (1 - w) / (RRF_K + i)))
-    return [head[i].doc_id for i in fused] + [h.doc_id for h in hits[depth:]]
-
-
-def blend_scores(hits, ce_scores, depth, w):
-    """Reorder the top `depth` hits by w * minmax(CE score) + (1 - w) * minmax(first-stage score)."""
-    from ladder.retrieval.fuse import minmax
+def rerank_ids(hits, ce_scores, depth, kind, w):
+    """The library's CE blend (`rerank.BLENDS[kind]`) over the top `depth` hits, from cached CE scores;
+    the tail keeps the first-stage order."""
+    from ladder.retrieval.hit import Hit
+    from ladder.retrieval.rerank import BLENDS
 
     head = hits[:depth]
-    c, f = minmax(ce_scores[:depth]), minmax([h.score for h in head])
-    fused = sorted(range(len(head)), key=lambda i: (-(w * c[i] + (1 - w) * f[i]), i))
-    return [head[i].doc_id for i in fused] + [h.doc_id for h in hits[depth:]]
+    after = sorted((Hit(h.doc_id, s, h.text, h.title) for h, s in zip(head, ce_scores)), key=lambda h: -h.score)
+    return [h.doc_id for h in BLENDS[kind](head, after, w)] + [h.doc_id for h in hits[depth:]]
 
 
-BLENDS = {"rank": blend, "score": blend_scores}
 BM25_WEIGHTS = (0.2, 0.3, 0.4, 0.5)  # hybrid fusion grid (weighted min-max), chosen on held-out train queries
 
 
@@ -174,14 +166,14 @@ def main() -> None:
     ce_rate = cache.data["rate"]
 
     def grid(ids, qrels):
-        return {(kind, d, w): ndcg([BLENDS[kind](first[q], ce_scores[q], d, w) for q in ids],
+        return {(kind, d, w): ndcg([rerank_ids(first[q], ce_scores[q], d, kind, w) for q in ids],
                                    [qrels[q] for q in ids])["ndcg@10"]["mean"]
-                for kind in BLENDS for d in DEPTHS for w in WEIGHTS}
+                for kind in KINDS for d in DEPTHS for w in WEIGHTS}
 
     dev_grid = grid(dev_ids, train_q) if dev_ids else {}
     best = max(dev_grid, key=dev_grid.get) if dev_grid else ("rank", max(DEPTHS), 1.0)
     test_grid = grid(test_ids, test_q)
-    chosen = {q: BLENDS[best[0]](first[q], ce_scores[q], *best[1:]) for q in test_ids}
+    chosen = {q: rerank_ids(first[q], ce_scores[q], best[1], best[0], best[2]) for q in test_ids}
     hybrid_test = ndcg([[h.doc_id for h in first[q]] for q in test_ids], [test_q[q] for q in test_ids])
     best_test = ndcg([chosen[q] for q in test_ids], [test_q[q] for q in test_ids])
     ce_only = {f"depth{d}": test_grid[("rank", d, 1.0)] for d in DEPTHS}
@@ -231,7 +223,7 @@ def llm_sample(args, idx, queries, test_ids, test_q, first, ce_scores, load_rera
     base = [[h.doc_id for h in first[q]] for q in ids]
     qr = [test_q[q] for q in ids]
     out = {"n_queries": len(ids), "depth": d, "hybrid_ndcg@10": ndcg(base, qr)["ndcg@10"],
-           "cross_encoder_ndcg@10": ndcg([blend(first[q], ce_scores[q], d, 1.0) for q in ids], qr)["ndcg@10"],
+           "cross_encoder_ndcg@10": ndcg([rerank_ids(first[q], ce_scores[q], d, "rank", 1.0) for q in ids], qr)["ndcg@10"],
            "rerankers": []}
     models = {}
     for spec in args.llm.split(","):

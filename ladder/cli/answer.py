@@ -86,7 +86,10 @@ def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
 @click.option("--holdout", default=0, show_default=True,
               help="Keep N seeded training queries out of training (ids saved in the metadata) to tune on.")
 @click.option("--tune-blend", is_flag=True,
-              help="After training, pick the CE/hybrid blend weight on the --holdout queries (saved with the model).")
+              help="After training, pick the CE/hybrid blend (rank or score, and weight) on the --holdout queries "
+                   "(saved with the model).")
+@click.option("--embedder", default="minilm", show_default=True,
+              help="First-stage embedder the blend is tuned with: minilm, or a folder from 'ladder train-embedder'.")
 @click.option("--threads", default=0, show_default=True, help="Torch threads (0 = default; 1 can win on a busy CPU).")
 @click.option("--epochs", default=1.0, show_default=True, help="Passes over the training pairs.")
 @click.option("--batch-size", default=16, show_default=True)
@@ -97,7 +100,7 @@ def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str | None, candidates: int,
-                   negatives: int, pool: int, max_queries: int | None, holdout: int, tune_blend: bool, threads: int, epochs: float, batch_size: int, lr: float,
+                   negatives: int, pool: int, max_queries: int | None, holdout: int, tune_blend: bool, embedder: str, threads: int, epochs: float, batch_size: int, lr: float,
                    max_length: int, time_budget: float, base: str, seed: int, as_json: bool) -> None:
     """Fine-tune a cross-encoder reranker from the bundled MiniLM on a BEIR train split (or distil an LLM reranker).
 
@@ -127,7 +130,7 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
         held_ids = meta["source"].get("holdout_query_ids") or []
         if teacher or not held_ids:
             raise LadderError("--tune-blend needs --holdout N (and qrels labels, not --teacher)")
-        meta["blend_tuning"] = ce.tune_blend(out, folder, held_ids, split)
+        meta["blend_tuning"] = ce.tune_blend(out, folder, held_ids, split, embedder=embedder)
     meta["out"] = str(out)
     if as_json:
         click.echo(json.dumps(meta, indent=2))
@@ -138,8 +141,9 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
                     f"saved to {out}; use it with --rerank cross-encoder:{out}")
     if "blend_tuning" in meta:
         t = meta["blend_tuning"]
-        console().print(f"blend weight {t['weight']} (nDCG@10 on {t['n_queries']} held-out train queries: "
-                        f"{t['ndcg@10_by_weight']})")
+        chosen = t["ndcg@10_by_blend"][f"{t['kind']}:{t['weight']}"]
+        console().print(f"blend: {t['kind']}, cross-encoder weight {t['weight']} (nDCG@10 {chosen} on {t['n_queries']} "
+                        f"held-out train queries; the retriever alone {t['ndcg@10_by_blend']['rank:0.0']})")
 
 
 def _teacher_pairs(folder: Path, split: str, teacher: str, candidates: int, max_queries: int | None, seed: int,

@@ -347,21 +347,23 @@ def write_folder(out_dir: str | Path, save: Callable[[Path], None]) -> None:
 
 # ----------------------------------------------------------------------------- blending
 
-BLEND_WEIGHTS = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the cross-encoder's weight against the retriever's order
+BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the cross-encoder's weight against the retriever
 
 
 def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str = "train", depth: int = 20,
-               method: str = "hybrid") -> dict:
-    """Pick the CE/retriever blend weight on held-out TRAIN queries; store it in the model's metadata.
+               method: str = "hybrid", embedder: str = "minilm") -> dict:
+    """Pick how to blend the CE with the retriever on held-out TRAIN queries; store it in the model's metadata.
 
-    The candidates are the ladder index's `method` results over the BEIR corpus
-    (built once, cached); weight 1 = rerank by the cross-encoder alone, 0 = keep the
-    retriever's order (so a weak reranker can never make the pipeline worse on these queries).
+    The candidates are the top `depth` of the ladder index's `method` results over the BEIR
+    corpus (built once with `embedder`, cached): tune with the first stage you will search with.
+    Tried: rank and score blends (`rerank.BLENDS`) at every weight in BLEND_WEIGHTS; weight 1 =
+    the cross-encoder alone, 0 = the retriever's order (so a weak reranker cannot make the
+    pipeline worse on these queries). Each candidate list is scored by the CE once.
     """
     from ladder.retrieval.chunk import Chunking
     from ladder.retrieval.index import open_index
     from ladder.retrieval.ir_metrics import ndcg_at_k
-    from ladder.retrieval.rerank import blend_ranks
+    from ladder.retrieval.rerank import BLENDS
 
     if split == "test":
         raise LadderError("refusing to tune on the test split")
@@ -369,21 +371,22 @@ def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str =
         raise LadderError("no held-out queries to tune the blend on; train with --holdout N")
     _, queries, qrels = read_beir_split(folder, split)
     check_not_test(folder, split, query_ids)
-    index = open_index(folder, chunking=Chunking("none"))
+    index = open_index(folder, chunking=Chunking("none"), embedder=embedder)
     ce = CrossEncoderReranker(model_dir)
-    per_weight = {w: [] for w in BLEND_WEIGHTS}
+    per = {(kind, w): [] for kind in BLENDS for w in BLEND_WEIGHTS}
     for qid in query_ids:
         hits = index.search(queries[qid], k=depth, method=method, per_doc=True)
         reranked = ce.rerank(queries[qid], hits)
-        for w in BLEND_WEIGHTS:
-            per_weight[w].append(ndcg_at_k([h.doc_id for h in blend_ranks(hits, reranked, w)], dict.fromkeys(qrels[qid], 1)))
-    means = {w: sum(v) / len(v) for w, v in per_weight.items()}
-    best = max(BLEND_WEIGHTS, key=lambda w: (round(means[w], 6), w))
-    tuning = {"weight": best, "depth": depth, "method": method, "n_queries": len(query_ids),
-              "ndcg@10_by_weight": {str(w): round(m, 4) for w, m in means.items()}}
+        for kind, w in per:
+            ranked = [h.doc_id for h in BLENDS[kind](hits, reranked, w)]
+            per[(kind, w)].append(ndcg_at_k(ranked, dict.fromkeys(qrels[qid], 1)))
+    means = {key: sum(v) / len(v) for key, v in per.items()}
+    kind, best = max(means, key=lambda key: (round(means[key], 6), key[1], key[0] == "score"))
+    tuning = {"kind": kind, "weight": best, "depth": depth, "method": method, "embedder": embedder,
+              "n_queries": len(query_ids), "ndcg@10_by_blend": {f"{k}:{w}": round(m, 4) for (k, w), m in means.items()}}
     meta_path = Path(model_dir) / META_FILE
     meta = read_meta(model_dir)
-    meta.update({"blend_weight": best, "blend_tuning": tuning})
+    meta.update({"blend_weight": best, "blend_kind": kind, "blend_tuning": tuning})
     tmp = meta_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(meta, indent=1))
     tmp.replace(meta_path)

@@ -235,24 +235,51 @@ def blend_ranks(before: list[Hit], after: list[Hit], weight: float, k: int = 60)
     return [Hit(h.doc_id, s, h.text, h.title) for s, _, h in scored]
 
 
+def blend_scores(before: list[Hit], after: list[Hit], weight: float) -> list[Hit]:
+    """Interpolate min-max normalised scores: weight x reranker + (1 - weight) x retriever.
+
+    >>> a, b, c = Hit("a", 3, ""), Hit("b", 2, ""), Hit("c", 1, "")
+    >>> [h.doc_id for h in blend_scores([a, b, c], [Hit("c", 9, ""), Hit("b", 8.5, ""), Hit("a", 0, "")], 0.5)]
+    ['b', 'c', 'a']
+    """
+    from ladder.retrieval.fuse import minmax
+
+    first = {(h.doc_id, h.text): h.score for h in before}
+    floor = min(first.values(), default=0.0)
+    f = minmax([first.get((h.doc_id, h.text), floor) for h in after])
+    c = minmax([h.score for h in after])
+    mixed = [weight * ci + (1 - weight) * fi for ci, fi in zip(c, f)]
+    order = sorted(range(len(after)), key=lambda i: (-mixed[i], i))  # ties: the reranker's order
+    return [Hit(after[i].doc_id, mixed[i], after[i].text, after[i].title) for i in order]
+
+
+BLENDS: dict[str, Callable[[list[Hit], list[Hit], float], list[Hit]]] = {"rank": blend_ranks, "score": blend_scores}
+
+
 class CrossEncoder(Reranker):
     """Adapter giving the cross-encoder the common cost counters, and an optional blend with the
-    retriever's order (`blend` = the reranker's weight, default from the model's ladder_reranker.json)."""
+    retriever (`blend` = the reranker's weight, `blend_kind` = "rank" or "score"; defaults from the
+    model's ladder_reranker.json, written by `ladder train-reranker --tune-blend`)."""
 
-    def __init__(self, path: str | Path, batch_size: int = 32, blend: float | None = None):
+    def __init__(self, path: str | Path, batch_size: int = 32, blend: float | None = None,
+                 blend_kind: str | None = None):
         super().__init__()
         from ladder.retrieval.cross_encoder import CrossEncoderReranker, read_meta
 
         self.inner = CrossEncoderReranker(path, batch_size=batch_size)
-        self.blend = blend if blend is not None else read_meta(Path(path)).get("blend_weight")
+        meta = read_meta(Path(path))
+        self.blend = blend if blend is not None else meta.get("blend_weight")
+        self.blend_kind = blend_kind or meta.get("blend_kind", "rank")
         if self.blend is not None and not 0.0 <= self.blend <= 1.0:
             raise LadderError(f"cross-encoder blend weight must be between 0 and 1 (got {self.blend})")
+        if self.blend_kind not in BLENDS:
+            raise LadderError(f"unknown cross-encoder blend '{self.blend_kind}'; choose one of: {', '.join(BLENDS)}")
         self.name = self.inner.name
 
     def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
         out = self.inner.rerank(query, hits)
         if self.blend is not None and self.blend < 1.0:
-            out = blend_ranks(hits, out, self.blend)
+            out = BLENDS[self.blend_kind](hits, out, self.blend)
         self.pairs, self.seconds = self.inner.pairs, self.inner.seconds
         return out[:k] if k else out
 

@@ -117,6 +117,26 @@ def test_pointwise_with_the_real_bundled_model():
     assert rr.pairs == 3 and rr.usage.tokens_in > 0
 
 
+def test_docstring_examples_hold():
+    import doctest
+
+    from ladder.retrieval import rerank
+
+    assert doctest.testmod(rerank).failed == 0
+
+
+def test_blend_scores_worked_example():
+    from ladder.retrieval.rerank import blend_scores
+
+    before = [Hit("a", 30.0, "ta"), Hit("b", 20.0, "tb"), Hit("c", 10.0, "tc")]  # retriever: a=1, b=.5, c=0
+    after = [Hit("c", 4.0, "tc"), Hit("b", 3.0, "tb"), Hit("a", 0.0, "ta")]  # reranker: c=1, b=.75, a=0
+    out = blend_scores(before, after, 0.4)  # a = .6, b = .4*.75 + .6*.5 = .6, c = .4
+    assert [h.doc_id for h in out] == ["b", "a", "c"]  # a and b tie at .6: the reranker's order decides
+    assert [h.score for h in out] == pytest.approx([0.6, 0.6, 0.4])
+    assert [h.doc_id for h in blend_scores(before, after, 1.0)] == ["c", "b", "a"]
+    assert [h.doc_id for h in blend_scores(before, after, 0.0)] == ["a", "b", "c"]
+
+
 def test_blend_ranks_worked_example():
     from ladder.retrieval.rerank import blend_ranks
 

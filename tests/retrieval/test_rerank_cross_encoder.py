@@ -83,9 +83,11 @@ def test_train_save_load_and_rank(tmp_path):
     assert by_dir.blend is None
 
     tuning = ce.tune_blend(out, folder, ["q0", "q1", "q2"], depth=5)
-    assert tuning["weight"] in ce.BLEND_WEIGHTS and tuning["n_queries"] == 3
-    assert set(tuning["ndcg@10_by_weight"]) == {str(w) for w in ce.BLEND_WEIGHTS}
-    assert load_reranker(f"cross-encoder:{out}").blend == tuning["weight"]  # saved with the model
+    assert tuning["weight"] in ce.BLEND_WEIGHTS and tuning["n_queries"] == 3 and tuning["kind"] in ("rank", "score")
+    assert set(tuning["ndcg@10_by_blend"]) == {f"{k}:{w}" for k in ("rank", "score") for w in ce.BLEND_WEIGHTS}
+    assert tuning["ndcg@10_by_blend"][f"{tuning['kind']}:{tuning['weight']}"] == max(tuning["ndcg@10_by_blend"].values())
+    loaded = load_reranker(f"cross-encoder:{out}")  # saved with the model
+    assert (loaded.blend, loaded.blend_kind) == (tuning["weight"], tuning["kind"])
     with pytest.raises(LadderError, match="test"):
         ce.tune_blend(out, folder, ["q9"])  # a test query
 
@@ -135,3 +137,15 @@ def test_cli_trains_and_reports_json(tmp_path):
     assert meta["out"] == str(out) and meta["pairs"] == 12  # 6 training queries x (1 relevant + 1 negative)
     assert len(meta["source"]["holdout_query_ids"]) == 2
     assert (out / "config.json").exists() and ce.read_meta(out)["steps"] == meta["steps"]
+
+
+def test_cli_tunes_the_blend_on_held_out_queries(tmp_path):
+    folder = write_beir(tmp_path / "b")
+    out = tmp_path / "ce"
+    r = run_cli("train-reranker", str(folder), "--out", str(out), "--holdout", "2", "--negatives", "1", "--tune-blend",
+                "--epochs", "0.5", "--max-length", "32", "--batch-size", "4", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    meta = ce.read_meta(out)
+    t = meta["blend_tuning"]
+    assert (meta["blend_kind"], meta["blend_weight"]) == (t["kind"], t["weight"]) and t["embedder"] == "minilm"
+    assert t["n_queries"] == 2 and f"blend: {t['kind']}, cross-encoder weight {t['weight']}" in r.stdout
