@@ -215,12 +215,9 @@ def eval_row(task, rung: str, model: str, options, examples, store, prices) -> d
     row = asdict(to_row(task, rung, model, m, program, res, prices))
     row["bench_wall_seconds"] = time.perf_counter() - t0
     if task.metric == "sari":  # a style task: chrF against the references too, and a few outputs to read
-        from ladder.evaluate import bootstrap_ci
         from ladder.metrics import chrf
 
-        vals = [chrf(r["output"], r["expected"]) for r in res.rows]
-        lo, hi = bootstrap_ci(vals)
-        row["chrf"] = {"score": round(sum(vals) / len(vals), 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4)}
+        row["chrf"] = mean_ci([chrf(r["output"], r["expected"]) for r in res.rows])
         row["samples"] = [{"input": r["input"], "output": r["output"]} for r in res.rows[:3]]
     return row
 
@@ -257,18 +254,20 @@ def quality(args: argparse.Namespace) -> None:
                 "rows": rows})
 
 
+def mean_ci(vals: list[float]) -> dict:
+    from ladder.evaluate import bootstrap_ci
+
+    lo, hi = bootstrap_ci(vals)
+    return {"score": round(sum(vals) / len(vals), 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4)}
+
+
 def copy_baseline(task, examples) -> dict:
     """SARI and chrF of returning the input unchanged: chrF rewards copying, SARI does not."""
-    from ladder.evaluate import bootstrap_ci
     from ladder.metrics import chrf, sari
 
-    out = {}
-    for name, fn in (("sari", lambda e: sari(task.source_text(e), task.expected(e), task.source_text(e))),
-                     ("chrf", lambda e: chrf(task.source_text(e), task.expected(e)))):
-        vals = [fn(e) for e in examples]
-        lo, hi = bootstrap_ci(vals)
-        out[name] = {"score": round(sum(vals) / len(vals), 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4)}
-    return out
+    src = [task.source_text(e) for e in examples]
+    return {"sari": mean_ci([sari(s, task.expected(e), s) for s, e in zip(src, examples)]),
+            "chrf": mean_ci([chrf(s, task.expected(e)) for s, e in zip(src, examples)])}
 
 
 def main() -> None:
