@@ -1,4 +1,4 @@
-"""`ladder ask` and `ladder train-reranker`: thin over ladder.answer and ladder.retrieval.cross_encoder."""
+"""`ladder ask`, `ladder train-reranker`, `ladder train-embedder`: thin over ladder.answer and ladder.retrieval."""
 from __future__ import annotations
 
 import contextlib
@@ -80,8 +80,13 @@ def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
 @click.option("--teacher", default=None,
               help="Distil from an LLM reranker (e.g. pointwise:qwen2.5-coder-0.5b) instead of the qrels labels.")
 @click.option("--candidates", default=10, show_default=True, help="With --teacher: BM25 candidates labelled per query.")
-@click.option("--negatives", default=4, show_default=True, help="Hard negatives (BM25, non-relevant) per query.")
-@click.option("--pool", default=30, show_default=True, help="Draw negatives from this many BM25 results.")
+@click.option("--negatives", default=4, show_default=True, help="Pointwise: hard negatives (non-relevant) per query.")
+@click.option("--pool", default=30, show_default=True, help="Draw hard negatives from this many first-stage results.")
+@click.option("--mine-with", "mine_with", type=click.Choice(["bm25", "dense", "hybrid"]), default="bm25",
+              show_default=True, help="First stage the hard negatives come from (dense and hybrid use --embedder).")
+@click.option("--loss", type=click.Choice(["pointwise", "listwise"]), default="pointwise", show_default=True,
+              help="pointwise: BCE per pair; listwise: softmax over groups of 1 relevant + hard negatives.")
+@click.option("--group-size", default=8, show_default=True, help="Listwise: passages per group.")
 @click.option("--max-queries", type=int, default=None, help="Use a seeded sample of N training queries.")
 @click.option("--holdout", default=0, show_default=True,
               help="Keep N seeded training queries out of training (ids saved in the metadata) to tune on.")
@@ -89,7 +94,7 @@ def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
               help="After training, pick the CE/hybrid blend (rank or score, and weight) on the --holdout queries "
                    "(saved with the model).")
 @click.option("--embedder", default="minilm", show_default=True,
-              help="First-stage embedder the blend is tuned with: minilm, or a folder from 'ladder train-embedder'.")
+              help="First-stage embedder (blend tuning, --mine-with dense/hybrid): minilm, or a 'ladder train-embedder' folder.")
 @click.option("--threads", default=0, show_default=True, help="Torch threads (0 = default; 1 can win on a busy CPU).")
 @click.option("--epochs", default=1.0, show_default=True, help="Passes over the training pairs.")
 @click.option("--batch-size", default=16, show_default=True)
@@ -100,37 +105,44 @@ def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str | None, candidates: int,
-                   negatives: int, pool: int, max_queries: int | None, holdout: int, tune_blend: bool, embedder: str, threads: int, epochs: float, batch_size: int, lr: float,
-                   max_length: int, time_budget: float, base: str, seed: int, as_json: bool) -> None:
+                   negatives: int, pool: int, mine_with: str, loss: str, group_size: int, max_queries: int | None,
+                   holdout: int, tune_blend: bool, embedder: str, threads: int, epochs: float, batch_size: int,
+                   lr: float, max_length: int, time_budget: float, base: str, seed: int, as_json: bool) -> None:
     """Fine-tune a cross-encoder reranker from the bundled MiniLM on a BEIR train split (or distil an LLM reranker).
 
     \b
     Example:
       ladder train-reranker ../shared/data/beir/scifact --split train --time-budget 1200
+      ladder train-reranker ../shared/data/beir/scifact --loss listwise --mine-with hybrid --embedder E \
+          --holdout 100 --tune-blend
       ladder search idx/ "query" --rerank cross-encoder
     """
-    from ladder.retrieval import cross_encoder as ce
+    from ladder.retrieval import train_data as td
+    from ladder.retrieval import train_reranker as tr
     from ladder.retrieval.rerank import default_cross_encoder_dir, load_reranker
 
     folder = Path(beir_dir)
     out = Path(out_dir) if out_dir else default_cross_encoder_dir()
+    if teacher and loss == "listwise":
+        raise LadderError("--teacher gives soft labels per pair: use it with --loss pointwise")
     out.parent.mkdir(parents=True, exist_ok=True)
     if teacher:
-        pairs, source = _teacher_pairs(folder, split, teacher, candidates, max_queries, seed, load_reranker)
+        examples, source = _teacher_pairs(folder, split, teacher, candidates, max_queries, seed, load_reranker)
     else:
-        pairs, held = ce.pairs_from_beir(folder, split, negatives=negatives, pool=pool, max_queries=max_queries,
-                                         seed=seed, holdout=holdout)
-        source = {"beir": str(folder), "split": split, "labels": "qrels", "negatives": negatives, "pool": pool,
-                  "max_queries": max_queries, "holdout_query_ids": held}
-    cfg = ce.TrainConfig(base=base, max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs,
-                         seed=seed, time_budget=time_budget, threads=threads)
+        groups, held = td.groups_from_beir(folder, split, pool, max_queries, seed, holdout, mine_with, embedder)
+        examples = groups if loss == "listwise" else td.pairs_from_groups(groups, negatives, seed)
+        source = {"beir": str(folder), "split": split, "labels": "qrels", "mined_with": mine_with, "pool": pool,
+                  "negatives": negatives if loss == "pointwise" else None, "max_queries": max_queries,
+                  "holdout_query_ids": held, **({"embedder": embedder} if mine_with != "bm25" else {})}
+    cfg = tr.TrainConfig(base=base, max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs, seed=seed,
+                         time_budget=time_budget, threads=threads, loss=loss, group_size=group_size)
     with training_bar(as_json) as step:
-        meta = ce.train(pairs, out, cfg, step, source=source)
+        meta = tr.train(examples, out, cfg, step, source=source)
     if tune_blend:
         held_ids = meta["source"].get("holdout_query_ids") or []
         if teacher or not held_ids:
             raise LadderError("--tune-blend needs --holdout N (and qrels labels, not --teacher)")
-        meta["blend_tuning"] = ce.tune_blend(out, folder, held_ids, split, embedder=embedder)
+        meta["blend_tuning"] = tr.tune_blend(out, folder, held_ids, split, embedder=embedder)
     meta["out"] = str(out)
     if as_json:
         click.echo(json.dumps(meta, indent=2))
@@ -150,18 +162,18 @@ def _teacher_pairs(folder: Path, split: str, teacher: str, candidates: int, max_
                    load_reranker):
     import random
 
-    from ladder.retrieval import cross_encoder as ce
+    from ladder.retrieval import train_data as td
 
-    corpus, queries, _ = ce.read_beir_split(folder, split)
+    corpus, queries, _ = td.read_beir_split(folder, split)
     qids = sorted(queries)
-    ce.check_not_test(folder, split, qids)
+    td.check_not_test(folder, split, qids)
     if max_queries and len(qids) > max_queries:
         qids = sorted(random.Random(seed).sample(qids, max_queries))
     rr = load_reranker(teacher)
     if not hasattr(rr, "relevance"):
         raise LadderError(f"--teacher must be an LLM pointwise reranker (pointwise:<model>), got '{teacher}'")
-    search = ce.bm25_candidates(corpus)
-    pairs = ce.pairs_from_teacher([queries[q] for q in qids], lambda q: search(q, candidates), rr)
+    search = td.bm25_candidates(corpus)
+    pairs = td.pairs_from_teacher([queries[q] for q in qids], lambda q: search(q, candidates), rr)
     source = {"beir": str(folder), "split": split, "labels": f"teacher {rr.name}", "candidates": candidates,
               "max_queries": max_queries, "teacher_pairs_per_second": round(rr.pairs_per_second, 3)}
     return pairs, source

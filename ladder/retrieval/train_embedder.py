@@ -20,17 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 from ladder.errors import LadderError
-from ladder.retrieval.cross_encoder import (bm25_candidates, bundled_minilm, check_not_test, loss_ends, passage_text,
-                                            read_beir_split, split_queries, write_folder)
+from ladder.retrieval.cross_encoder import bundled_minilm
+from ladder.retrieval.train_data import Group, groups_from_beir, loss_ends, write_folder
 
 META_FILE = "ladder_embedder.json"
-
-
-@dataclass
-class Triple:
-    query: str
-    positive: str
-    negatives: list[str]
 
 
 @dataclass
@@ -47,28 +40,18 @@ class EmbedderConfig:
 
 
 def triples_from_beir(folder: Path, split: str = "train", negatives: int = 1, pool: int = 30,
-                      holdout: int = 0, seed: int = 0) -> tuple[list[Triple], list[str]]:
-    """(one triple per relevant (query, document), held-out query ids)."""
-    corpus, queries, qrels = read_beir_split(folder, split)
-    check_not_test(folder, split, list(queries))
-    qids, held = split_queries(list(queries), holdout, None, seed)
+                      holdout: int = 0, seed: int = 0) -> tuple[list[Group], list[str]]:
+    """(one (query, relevant document, `negatives` BM25 hard negatives) per relevant pair, held-out query ids)."""
+    groups, held = groups_from_beir(folder, split, pool, holdout=holdout, seed=seed)
     rng = random.Random(seed)
-    search = bm25_candidates(corpus)
-    triples = []
-    for qid in qids:
-        q = queries[qid]
-        cands = [h for h in search(q, pool) if h.doc_id not in qrels[qid]]
-        for d in sorted(qrels[qid]):
-            if d in corpus:
-                negs = [passage_text(h.title, h.text) for h in rng.sample(cands, min(negatives, len(cands)))]
-                triples.append(Triple(q, passage_text(corpus[d]["title"], corpus[d]["text"]), negs))
+    triples = [Group(g.query, g.positive, rng.sample(g.negatives, min(negatives, len(g.negatives)))) for g in groups]
     if len(triples) < 4:
         raise LadderError(f"{folder}: only {len(triples)} relevant (query, document) pairs in '{split}'; "
                           "contrastive fine-tuning needs at least 4")
     return triples, held
 
 
-def train_embedder(triples: list[Triple], out_dir: str | Path, cfg: EmbedderConfig | None = None,
+def train_embedder(triples: list[Group], out_dir: str | Path, cfg: EmbedderConfig | None = None,
                    progress: Callable[[int, int, float], None] | None = None, source: dict | None = None) -> dict:
     """Contrastive fine-tuning; the folder is written atomically; returns the metadata."""
     import torch

@@ -6,6 +6,8 @@ import pytest
 
 from ladder.errors import LadderError
 from ladder.retrieval import cross_encoder as ce
+from ladder.retrieval import train_data as td
+from ladder.retrieval import train_reranker as tr
 from ladder.retrieval.hit import Hit
 
 TOPICS = ["volcano", "penguin", "violin", "glacier", "satellite", "orchid", "pyramid", "tornado", "comet", "coral"]
@@ -29,7 +31,7 @@ def write_beir(root: Path, test_overlap: bool = False) -> Path:
 
 def test_pairs_from_beir_uses_train_qrels_and_hard_negatives(tmp_path):
     folder = write_beir(tmp_path / "b")
-    pairs, _ = ce.pairs_from_beir(folder, "train", negatives=2, pool=5)
+    pairs, _ = td.pairs_from_beir(folder, "train", negatives=2, pool=5)
     pos = [p for p in pairs if p.label == 1.0]
     neg = [p for p in pairs if p.label == 0.0]
     assert len(pos) == 8 and 8 <= len(neg) <= 16
@@ -44,22 +46,22 @@ def test_pairs_from_beir_uses_train_qrels_and_hard_negatives(tmp_path):
 def test_training_on_test_is_refused(tmp_path):
     folder = write_beir(tmp_path / "b", test_overlap=True)
     with pytest.raises(LadderError, match="test split"):
-        ce.pairs_from_beir(folder, "test")
+        td.pairs_from_beir(folder, "test")
     with pytest.raises(LadderError, match="training queries are test queries"):
-        ce.pairs_from_beir(folder, "train")
+        td.pairs_from_beir(folder, "train")
 
 
 def test_missing_beir_files_name_the_file(tmp_path):
     with pytest.raises(LadderError, match="corpus.jsonl"):
-        ce.pairs_from_beir(tmp_path, "train")
+        td.pairs_from_beir(tmp_path, "train")
 
 
 def test_train_save_load_and_rank(tmp_path):
     folder = write_beir(tmp_path / "b")
-    pairs, _ = ce.pairs_from_beir(folder, "train", negatives=2, pool=5)
+    pairs, _ = td.pairs_from_beir(folder, "train", negatives=2, pool=5)
     out = tmp_path / "ce"
-    cfg = ce.TrainConfig(max_length=48, batch_size=8, lr=1e-4, epochs=6, warmup=0.1, threads=1)
-    meta = ce.train(pairs, out, cfg, source={"what": "tiny"})
+    cfg = tr.TrainConfig(max_length=48, batch_size=8, lr=1e-4, epochs=6, warmup=0.1, threads=1)
+    meta = tr.train(pairs, out, cfg, source={"what": "tiny"})
     assert meta["steps"] == meta["total_steps"] and meta["pairs"] == len(pairs)
     assert meta["loss_last"] < meta["loss_first"]  # it learned something on an easy task
     assert (out / "model.safetensors").exists() and not list(tmp_path.glob("ce.tmp*"))
@@ -82,19 +84,19 @@ def test_train_save_load_and_rank(tmp_path):
     assert by_dir.pairs == 2  # both candidates scored, one kept
     assert by_dir.blend is None
 
-    tuning = ce.tune_blend(out, folder, ["q0", "q1", "q2"], depth=5)
-    assert tuning["weight"] in ce.BLEND_WEIGHTS and tuning["n_queries"] == 3 and tuning["kind"] in ("rank", "score")
-    assert set(tuning["ndcg@10_by_blend"]) == {f"{k}:{w}" for k in ("rank", "score") for w in ce.BLEND_WEIGHTS}
+    tuning = tr.tune_blend(out, folder, ["q0", "q1", "q2"], depth=5)
+    assert tuning["weight"] in tr.BLEND_WEIGHTS and tuning["n_queries"] == 3 and tuning["kind"] in ("rank", "score")
+    assert set(tuning["ndcg@10_by_blend"]) == {f"{k}:{w}" for k in ("rank", "score") for w in tr.BLEND_WEIGHTS}
     assert tuning["ndcg@10_by_blend"][f"{tuning['kind']}:{tuning['weight']}"] == max(tuning["ndcg@10_by_blend"].values())
     loaded = load_reranker(f"cross-encoder:{out}")  # saved with the model
     assert (loaded.blend, loaded.blend_kind) == (tuning["weight"], tuning["kind"])
     with pytest.raises(LadderError, match="test"):
-        ce.tune_blend(out, folder, ["q9"])  # a test query
+        tr.tune_blend(out, folder, ["q9"])  # a test query
 
 
 def test_training_needs_both_labels(tmp_path):
     with pytest.raises(LadderError, match="both relevant and non-relevant"):
-        ce.train([ce.Pair("q", "p", 1.0)], tmp_path / "x")
+        tr.train([td.Pair("q", "p", 1.0)], tmp_path / "x")
 
 
 def test_not_a_cross_encoder_folder(tmp_path):
@@ -108,7 +110,7 @@ def test_teacher_labels_become_soft_pairs():
             return [0.9 if "gold" in h.text else 0.2 for h in hits]
 
     hits = [Hit("a", 1.0, "gold text", "T"), Hit("b", 0.5, "other", "")]
-    pairs = ce.pairs_from_teacher(["q1", "q2"], lambda q: hits, Teacher())
+    pairs = td.pairs_from_teacher(["q1", "q2"], lambda q: hits, Teacher())
     assert [p.label for p in pairs] == [0.9, 0.2, 0.9, 0.2]
     assert pairs[0].passage == "T. gold text" and pairs[1].passage == "other"
 
