@@ -96,8 +96,8 @@ def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
 @click.option("--embedder", default="minilm", show_default=True,
               help="First-stage embedder (blend tuning, --mine-with dense/hybrid): minilm, or a 'ladder train-embedder' folder.")
 @click.option("--threads", default=0, show_default=True, help="Torch threads (0 = default; 1 can win on a busy CPU).")
-@click.option("--epochs", default=1.0, show_default=True, help="Passes over the training pairs.")
-@click.option("--batch-size", default=16, show_default=True)
+@click.option("--epochs", default=1.0, show_default=True, help="Passes over the training pairs (listwise: groups).")
+@click.option("--batch-size", default=16, show_default=True, help="Passages per step (listwise: whole groups).")
 @click.option("--lr", default=4e-5, show_default=True)
 @click.option("--max-length", default=256, show_default=True, help="Word pieces per (query, passage) pair.")
 @click.option("--time-budget", default=0.0, show_default=True, help="Stop after this many seconds (0 = no limit).")
@@ -125,6 +125,10 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
     out = Path(out_dir) if out_dir else default_cross_encoder_dir()
     if teacher and loss == "listwise":
         raise LadderError("--teacher gives soft labels per pair: use it with --loss pointwise")
+    if teacher and mine_with != "bm25":
+        raise LadderError("--teacher labels BM25 candidates (--candidates); --mine-with applies to qrels training")
+    if tune_blend and (teacher or not holdout):
+        raise LadderError("--tune-blend needs --holdout N (and qrels labels, not --teacher)")
     out.parent.mkdir(parents=True, exist_ok=True)
     if teacher:
         examples, source = _teacher_pairs(folder, split, teacher, candidates, max_queries, seed, load_reranker)
@@ -139,10 +143,7 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
     with training_bar(as_json) as step:
         meta = tr.train(examples, out, cfg, step, source=source)
     if tune_blend:
-        held_ids = meta["source"].get("holdout_query_ids") or []
-        if teacher or not held_ids:
-            raise LadderError("--tune-blend needs --holdout N (and qrels labels, not --teacher)")
-        meta["blend_tuning"] = tr.tune_blend(out, folder, held_ids, split, embedder=embedder)
+        meta["blend_tuning"] = tr.tune_blend(out, folder, meta["source"]["holdout_query_ids"], split, embedder=embedder)
     meta["out"] = str(out)
     if as_json:
         click.echo(json.dumps(meta, indent=2))
@@ -160,15 +161,11 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
 
 def _teacher_pairs(folder: Path, split: str, teacher: str, candidates: int, max_queries: int | None, seed: int,
                    load_reranker):
-    import random
-
     from ladder.retrieval import train_data as td
 
     corpus, queries, _ = td.read_beir_split(folder, split)
-    qids = sorted(queries)
-    td.check_not_test(folder, split, qids)
-    if max_queries and len(qids) > max_queries:
-        qids = sorted(random.Random(seed).sample(qids, max_queries))
+    td.check_not_test(folder, split, list(queries))
+    qids, _ = td.split_queries(list(queries), max_queries=max_queries, seed=seed)
     rr = load_reranker(teacher)
     if not hasattr(rr, "relevance"):
         raise LadderError(f"--teacher must be an LLM pointwise reranker (pointwise:<model>), got '{teacher}'")

@@ -62,7 +62,7 @@ def _jsonl(path: Path) -> Iterable[dict]:
 def check_not_test(folder: Path, split: str, query_ids: Iterable[str]) -> None:
     """Training on test qrels would make every test number meaningless: refuse."""
     if split == "test":
-        raise LadderError("refusing to train a reranker on the test split; use --split train (or dev)")
+        raise LadderError("refusing to train on the test split; use --split train (or dev)")
     test_qrels = Path(folder) / "qrels" / "test.tsv"
     if test_qrels.exists():
         _, test_q, _ = read_beir_split(folder, "test")
@@ -107,9 +107,9 @@ def split_queries(qids: list[str], holdout: int = 0, max_queries: int | None = N
 
 def first_stage(folder: Path, corpus: dict[str, dict], method: str = "bm25",
                 embedder: str = "minilm") -> Callable[[str, int], list[Hit]]:
-    """`search(query, n) -> list[Hit]` over a BEIR corpus: plain BM25, or the ladder index's `method`
-    (bm25, dense, hybrid) built with `embedder` (cached), to mine negatives from the first stage
-    the reranker will sit behind."""
+    """`search(query, n) -> list[Hit]` over a BEIR corpus: plain BM25 (`method` "bm25"), or the
+    ladder index's "dense" or "hybrid" search built with `embedder` (cached): the first stage the
+    reranker will sit behind, to mine its negatives and tune its blend on."""
     if method == "bm25":
         return bm25_candidates(corpus)
     from ladder.retrieval.chunk import Chunking
@@ -124,6 +124,7 @@ class Group:
     query: str
     positive: str
     negatives: list[str]  # non-relevant passages from the first stage's top results, best first
+    qid: str = ""
 
 
 def groups_from_beir(folder: Path, split: str = "train", pool: int = 30, max_queries: int | None = None,
@@ -140,19 +141,22 @@ def groups_from_beir(folder: Path, split: str = "train", pool: int = 30, max_que
     for qid in qids:
         q = queries[qid]
         negs = [passage_text(h.title, h.text) for h in search(q, pool) if h.doc_id not in qrels[qid]]
-        groups += [Group(q, passage_text(corpus[d]["title"], corpus[d]["text"]), negs)
+        groups += [Group(q, passage_text(corpus[d]["title"], corpus[d]["text"]), negs, qid)
                    for d in sorted(qrels[qid]) if d in corpus]
     return groups, held
 
 
 def pairs_from_groups(groups: list[Group], negatives: int = 4, seed: int = 0) -> list[Pair]:
-    """Pointwise data: every positive, and `negatives` hard negatives drawn once per query."""
-    rng, seen, pairs = random.Random(seed), set(), []
-    for g in groups:
-        pairs.append(Pair(g.query, g.positive, 1.0))
-        if g.query not in seen:
-            seen.add(g.query)
-            pairs += [Pair(g.query, n, 0.0) for n in rng.sample(g.negatives, min(negatives, len(g.negatives)))]
+    """Pointwise data: per query (a run of groups with one `qid`), its positives, then `negatives`
+    hard negatives drawn once."""
+    from itertools import groupby
+
+    rng, pairs = random.Random(seed), []
+    for _, run in groupby(groups, key=lambda g: (g.qid, g.query)):
+        run = list(run)
+        pairs += [Pair(g.query, g.positive, 1.0) for g in run]
+        negs = run[0].negatives
+        pairs += [Pair(run[0].query, n, 0.0) for n in rng.sample(negs, min(negatives, len(negs)))]
     return pairs
 
 

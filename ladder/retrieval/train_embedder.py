@@ -7,7 +7,7 @@ query against its relevant document, every other document in the batch, and BM25
 (non-relevant documents that share its words), on cosine similarity times `scale`.
 
 The result is a sentence-transformers folder: `ladder index CORPUS --embedder DIR` uses it, and
-the index records which embedder it was built with. Test queries are refused (`check_not_test`).
+the index records which embedder it was built with. Test queries are refused (`train_data.groups_from_beir`).
 """
 from __future__ import annotations
 

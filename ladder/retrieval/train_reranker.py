@@ -24,17 +24,18 @@ from typing import Callable
 
 from ladder.errors import LadderError
 from ladder.retrieval.cross_encoder import FORMAT_VERSION, META_FILE, CrossEncoderReranker, bundled_minilm, read_meta
-from ladder.retrieval.train_data import Group, Pair, check_not_test, loss_ends, read_beir_split, write_folder
+from ladder.retrieval.train_data import (Group, Pair, check_not_test, first_stage, loss_ends, read_beir_split,
+                                         write_folder)
 
 
 @dataclass
 class TrainConfig:
     base: str = ""  # model folder to start from; "" = the bundled MiniLM-L6 (22M params)
     max_length: int = 256  # query + passage word pieces; SciFact abstracts median ~280, 256 keeps most of the signal at half the cost of 512
-    batch_size: int = 16  # pairs per step; small batches let 2 CPU cores take more steps per minute
+    batch_size: int = 16  # passages per step (listwise: whole groups); small batches = more steps per minute on 2 cores
     lr: float = 4e-5  # the encoder's rate
     head_lr_factor: float = 20.0  # the head's rate = lr x this (it starts random)
-    epochs: float = 1.0  # passes over the pairs (fractions allowed)
+    epochs: float = 1.0  # passes over the pairs, or the groups (fractions allowed)
     warmup: float = 0.1  # fraction of steps with a linearly rising learning rate
     weight_decay: float = 0.01
     seed: int = 0
@@ -148,8 +149,11 @@ def _batches(examples: list, cfg: TrainConfig):
         return examples, cfg.batch_size, pointwise
     if cfg.loss != "listwise":
         raise LadderError(f"unknown loss '{cfg.loss}'; use pointwise or listwise")
-    if cfg.group_size < 2:
-        raise LadderError(f"group size {cfg.group_size}: a listwise group needs a positive and at least one negative")
+    if not 2 <= cfg.group_size <= cfg.batch_size:
+        raise LadderError(f"group size {cfg.group_size}: a listwise group needs a positive and at least one negative, "
+                          f"and must fit in the batch ({cfg.batch_size} passages)")
+    if not examples:
+        raise LadderError("no training groups: the split has no queries with relevant documents")
     if not all(isinstance(e, Group) for e in examples):
         raise LadderError("the listwise loss trains on groups (groups_from_beir), not pairs")
     groups = [g for g in examples if g.negatives]
@@ -170,7 +174,7 @@ def _batches(examples: list, cfg: TrainConfig):
 
         return queries, passages, loss
 
-    return groups, max(1, cfg.batch_size // cfg.group_size), listwise
+    return groups, cfg.batch_size // cfg.group_size, listwise
 
 
 def _counts(examples: list, cfg: TrainConfig) -> dict[str, int]:
@@ -188,14 +192,13 @@ def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str =
                method: str = "hybrid", embedder: str = "minilm") -> dict:
     """Pick how to blend the CE with the retriever on held-out TRAIN queries; store it in the model's metadata.
 
-    The candidates are the top `depth` of the ladder index's `method` results over the BEIR
-    corpus (built once with `embedder`, cached): tune with the first stage you will search with.
+    The candidates are the top `depth` of the first stage (`train_data.first_stage`: the ladder
+    index's `method` over the BEIR corpus, built once with `embedder`, cached): tune with the
+    first stage you will search with.
     Tried: rank and score blends (`rerank.BLENDS`) at every weight in BLEND_WEIGHTS; weight 1 =
     the cross-encoder alone, 0 = the retriever's order (so a weak reranker cannot make the
     pipeline worse on these queries). Each candidate list is scored by the CE once.
     """
-    from ladder.retrieval.chunk import Chunking
-    from ladder.retrieval.index import open_index
     from ladder.retrieval.ir_metrics import ndcg_at_k
     from ladder.retrieval.rerank import BLENDS
 
@@ -203,13 +206,13 @@ def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str =
         raise LadderError("refusing to tune on the test split")
     if not query_ids:
         raise LadderError("no held-out queries to tune the blend on; train with --holdout N")
-    _, queries, qrels = read_beir_split(folder, split)
+    corpus, queries, qrels = read_beir_split(folder, split)
     check_not_test(folder, split, query_ids)
-    index = open_index(folder, chunking=Chunking("none"), embedder=embedder)
+    search = first_stage(folder, corpus, method, embedder)
     ce = CrossEncoderReranker(model_dir)
     per = {(kind, w): [] for kind in BLENDS for w in BLEND_WEIGHTS}
     for qid in query_ids:
-        hits = index.search(queries[qid], k=depth, method=method, per_doc=True)
+        hits = search(queries[qid], depth)
         reranked = ce.rerank(queries[qid], hits)
         for kind, w in per:
             ranked = [h.doc_id for h in BLENDS[kind](hits, reranked, w)]

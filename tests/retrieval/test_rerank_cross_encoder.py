@@ -125,7 +125,7 @@ def run_cli(*args):
 def test_cli_refuses_the_test_split(tmp_path):
     folder = write_beir(tmp_path / "b")
     r = run_cli("train-reranker", str(folder), "--split", "test", "--out", str(tmp_path / "ce"))
-    assert r.returncode == 2 and r.stderr.startswith("error: refusing to train a reranker on the test split")
+    assert r.returncode == 2 and r.stderr.startswith("error: refusing to train on the test split")
     assert not (tmp_path / "ce").exists()
 
 
