@@ -34,19 +34,25 @@ def read_beir_split(folder: Path, split: str) -> tuple[dict[str, dict], dict[str
     for p in (folder / "corpus.jsonl", folder / "queries.jsonl", qrels_path):
         if not p.exists():
             raise LadderError(f"{p}: not found; expected a BEIR folder with corpus.jsonl, queries.jsonl, qrels/{split}.tsv")
-    qrels: dict[str, set[str]] = {}
-    for n, line in enumerate(qrels_path.read_text(encoding="utf-8").splitlines(), 1):
-        cols = line.split("\t")
-        if len(cols) < 3 or (n == 1 and not cols[2].strip().lstrip("-").isdigit()):
-            continue  # header or blank
-        if int(cols[2]) > 0:
-            qrels.setdefault(cols[0], set()).add(cols[1])
+    qrels = read_qrels(qrels_path)
     queries = {}
     for row in _jsonl(folder / "queries.jsonl"):
         if row["_id"] in qrels:
             queries[str(row["_id"])] = row["text"]
     corpus = {str(r["_id"]): {"title": r.get("title", ""), "text": r.get("text", "")} for r in _jsonl(folder / "corpus.jsonl")}
     return corpus, queries, qrels
+
+
+def read_qrels(path: Path) -> dict[str, set[str]]:
+    """query id -> relevant doc ids, from a BEIR qrels TSV (header optional, scores > 0 kept)."""
+    qrels: dict[str, set[str]] = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        cols = line.split("\t")
+        if len(cols) < 3 or (n == 1 and not cols[2].strip().lstrip("-").isdigit()):
+            continue  # header or blank
+        if int(cols[2]) > 0:
+            qrels.setdefault(cols[0], set()).add(cols[1])
+    return qrels
 
 
 def _jsonl(path: Path) -> Iterable[dict]:
@@ -65,8 +71,7 @@ def check_not_test(folder: Path, split: str, query_ids: Iterable[str]) -> None:
         raise LadderError("refusing to train on the test split; use --split train (or dev)")
     test_qrels = Path(folder) / "qrels" / "test.tsv"
     if test_qrels.exists():
-        _, test_q, _ = read_beir_split(folder, "test")
-        overlap = set(query_ids) & set(test_q)
+        overlap = set(query_ids) & set(read_qrels(test_qrels))  # the test query ids, without re-reading the corpus
         if overlap:
             raise LadderError(f"{len(overlap)} training queries are test queries (e.g. id {sorted(overlap)[0]}); "
                               "remove them from the training split")
