@@ -155,8 +155,13 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
     if "blend_tuning" in meta:
         t = meta["blend_tuning"]
         chosen = t["ndcg@10_by_blend"][f"{t['kind']}:{t['weight']}"]
+        g = t["gain_over_retriever"]
         console().print(f"blend: {t['kind']}, cross-encoder weight {t['weight']} (nDCG@10 {chosen} on {t['n_queries']} "
-                        f"held-out train queries; the retriever alone {t['ndcg@10_by_blend']['rank:0.0']})")
+                        f"held-out train queries; the retriever alone {t['ndcg@10_by_blend']['rank:0.0']}; "
+                        f"gain {g['mean']:+.3f} [{g['ci95_paired'][0]:+.3f}, {g['ci95_paired'][1]:+.3f}] paired)")
+        if g["ci95_paired"][0] <= 0:
+            console().print("the reranker has not shown a gain on these queries: searching without --rerank is "
+                            "as good within the noise, and cheaper; more labels or a stronger base may change that")
 
 
 def _teacher_pairs(folder: Path, split: str, teacher: str, candidates: int, max_queries: int | None, seed: int,

@@ -198,7 +198,10 @@ def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str =
     Tried: rank and score blends (`rerank.BLENDS`) at every weight in BLEND_WEIGHTS; weight 1 =
     the cross-encoder alone, 0 = the retriever's order (so a weak reranker cannot make the
     pipeline worse on these queries). Each candidate list is scored by the CE once.
+    The chosen blend's paired gain over the retriever alone, with its 95% bootstrap interval, says
+    whether the reranker earns its cost; it is optimistic (the best of the grid on the same queries).
     """
+    from ladder.evaluate import bootstrap_ci
     from ladder.retrieval.ir_metrics import ndcg_at_k
     from ladder.retrieval.rerank import BLENDS
 
@@ -219,8 +222,11 @@ def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str =
             per[(kind, w)].append(ndcg_at_k(ranked, dict.fromkeys(qrels[qid], 1)))
     means = {key: sum(v) / len(v) for key, v in per.items()}
     kind, best = max(means, key=lambda key: (round(means[key], 6), key[1], key[0] == "score"))
+    diff = [a - b for a, b in zip(per[(kind, best)], per[("rank", 0.0)])]
+    lo, hi = bootstrap_ci(diff)
     tuning = {"kind": kind, "weight": best, "depth": depth, "method": method, "embedder": embedder,
-              "n_queries": len(query_ids), "ndcg@10_by_blend": {f"{k}:{w}": round(m, 4) for (k, w), m in means.items()}}
+              "n_queries": len(query_ids), "ndcg@10_by_blend": {f"{k}:{w}": round(m, 4) for (k, w), m in means.items()},
+              "gain_over_retriever": {"mean": round(sum(diff) / len(diff), 4), "ci95_paired": [round(lo, 4), round(hi, 4)]}}
     meta_path = Path(model_dir) / META_FILE
     meta = read_meta(model_dir)
     meta.update({"blend_weight": best, "blend_kind": kind, "blend_tuning": tuning})

@@ -88,6 +88,9 @@ def test_train_save_load_and_rank(tmp_path):
     assert tuning["weight"] in tr.BLEND_WEIGHTS and tuning["n_queries"] == 3 and tuning["kind"] in ("rank", "score")
     assert set(tuning["ndcg@10_by_blend"]) == {f"{k}:{w}" for k in ("rank", "score") for w in tr.BLEND_WEIGHTS}
     assert tuning["ndcg@10_by_blend"][f"{tuning['kind']}:{tuning['weight']}"] == max(tuning["ndcg@10_by_blend"].values())
+    gain, by = tuning["gain_over_retriever"], tuning["ndcg@10_by_blend"]  # paired, against weight 0
+    assert gain["mean"] == pytest.approx(by[f"{tuning['kind']}:{tuning['weight']}"] - by["rank:0.0"], abs=2e-4)
+    assert gain["ci95_paired"][0] <= gain["mean"] <= gain["ci95_paired"][1]
     loaded = load_reranker(f"cross-encoder:{out}")  # saved with the model
     assert (loaded.blend, loaded.blend_kind) == (tuning["weight"], tuning["kind"])
     with pytest.raises(LadderError, match="test"):
@@ -151,3 +154,6 @@ def test_cli_tunes_the_blend_on_held_out_queries(tmp_path):
     t = meta["blend_tuning"]
     assert (meta["blend_kind"], meta["blend_weight"]) == (t["kind"], t["weight"]) and t["embedder"] == "minilm"
     assert t["n_queries"] == 2 and f"blend: {t['kind']}, cross-encoder weight {t['weight']}" in r.stdout
+    g = t["gain_over_retriever"]
+    assert f"gain {g['mean']:+.3f} [{g['ci95_paired'][0]:+.3f}" in r.stdout
+    assert ("has not shown a gain" in r.stdout) == (g["ci95_paired"][0] <= 0)
