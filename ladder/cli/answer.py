@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -63,8 +65,22 @@ def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, m
 
 
 @contextlib.contextmanager
-def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
-    """A progress bar with the loss on stderr; yields step(done, total, loss)."""
+def training_bar(quiet: bool, every: float = 60.0) -> Iterator[Callable[[int, int, float], None]]:
+    """A progress bar with the loss on stderr; yields step(done, total, loss). When stderr is a
+    log file rather than a terminal (nohup, CI), a plain line every `every` seconds instead."""
+    if not quiet and not sys.stderr.isatty():
+        start, last = time.monotonic(), [float("-inf")]
+
+        def line(done: int, total: int, loss: float) -> None:
+            now = time.monotonic()
+            if now - last[0] < every and done < total:
+                return
+            last[0], spent = now, now - start
+            eta = f", eta {spent / done * (total - done) / 60:.0f} min" if done else ""
+            print(f"training: step {done}/{total}, loss {loss:.3f}, {spent / 60:.1f} min{eta}", file=sys.stderr, flush=True)
+
+        yield line
+        return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),

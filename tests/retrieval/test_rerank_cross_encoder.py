@@ -157,3 +157,5 @@ def test_cli_tunes_the_blend_on_held_out_queries(tmp_path):
     g = t["gain_over_retriever"]
     assert f"gain {g['mean']:+.3f} [{g['ci95_paired'][0]:+.3f}" in r.stdout
     assert ("has not shown a gain" in r.stdout) == (g["ci95_paired"][0] <= 0)
+    steps = [ln for ln in r.stderr.splitlines() if ln.startswith("training: step")]  # a log, not a terminal: plain lines
+    assert steps and steps[-1].startswith(f"training: step {meta['steps']}/{meta['total_steps']}, loss ")
