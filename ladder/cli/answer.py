@@ -130,7 +130,7 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
     Example:
       ladder train-reranker ../shared/data/beir/scifact --split train --time-budget 1200
       ladder train-reranker ../shared/data/beir/scifact --loss listwise --mine-with hybrid --embedder E \
-          --holdout 100 --tune-blend
+          --base E --batch-size 32 --epochs 2 --holdout 100 --tune-blend   # the measured recipe (docs/retrieval.md)
       ladder search idx/ "query" --rerank cross-encoder
     """
     from ladder.retrieval import train_data as td
