@@ -65,17 +65,18 @@ def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, m
 
 
 @contextlib.contextmanager
-def training_bar(quiet: bool, every: float = 60.0) -> Iterator[Callable[[int, int, float], None]]:
+def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
     """A progress bar with the loss on stderr; yields step(done, total, loss). When stderr is a
-    log file rather than a terminal (nohup, CI), a plain line every `every` seconds instead."""
+    log file rather than a terminal (nohup, CI), a plain line a minute instead."""
     if not quiet and not sys.stderr.isatty():
-        start, last = time.monotonic(), [float("-inf")]
+        start, last = time.monotonic(), None
 
         def line(done: int, total: int, loss: float) -> None:
+            nonlocal last
             now = time.monotonic()
-            if now - last[0] < every and done < total:
+            if last is not None and now - last < 60 and done < total:
                 return
-            last[0], spent = now, now - start
+            last, spent = now, now - start
             eta = f", eta {spent / done * (total - done) / 60:.0f} min" if done else ""
             print(f"training: step {done}/{total}, loss {loss:.3f}, {spent / 60:.1f} min{eta}", file=sys.stderr, flush=True)
 
