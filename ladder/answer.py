@@ -42,10 +42,13 @@ class Answer:
     usage: Usage = field(default_factory=Usage)  # the generation
     retrieve_seconds: float = 0.0
     rerank_seconds: float = 0.0
+    matched: int = 0  # sentences whose [n] were placed by word overlap, not by the model (`check_citations`)
+    model_text: str = ""  # the model's own words, when `matched` changed them
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question, "answer": self.text, "known": self.known, "cited": self.cited,
+            "citations_matched_by_overlap": self.matched, "model_answer": self.model_text or self.text,
             "sources": [{"n": i, "doc_id": h.doc_id, "title": h.title, "score": h.score, "text": h.text}
                         for i, h in enumerate(self.sources, 1)],
             "usage": self.usage.to_dict(), "retrieve_seconds": self.retrieve_seconds,
@@ -73,9 +76,29 @@ def passages_block(hits: list[Hit], max_words: int = 150) -> str:
     return "<passages>\n" + "\n\n".join(lines) + "\n</passages>"
 
 
-def answer_messages(question: str, hits: list[Hit], max_words: int = 150) -> list[Message]:
-    user = f"{passages_block(hits, max_words)}\n\nQuestion: {question}\nAnswer (cite passages as [n]):"
-    return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
+def _user_turn(question: str, hits: list[Hit], max_words: int) -> Message:
+    return {"role": "user", "content": f"{passages_block(hits, max_words)}\n\nQuestion: {question}\n"
+                                       "Answer (cite passages as [n]):"}
+
+
+# One worked exchange shown before the real question: small models copy a demonstrated citation far more
+# often than they follow the instruction alone (bench/ask_squad.py measures both).
+_EXAMPLE = [
+    _user_turn("When was the Eiffel Tower completed?", [
+        Hit("ex1", 0.0, "The Statue of Liberty was a gift from the people of France, dedicated in 1886.",
+            "Statue of Liberty"),
+        Hit("ex2", 0.0, "The Eiffel Tower is a wrought-iron lattice tower in Paris, built for the 1889 "
+            "World's Fair and completed in March 1889.", "Eiffel Tower")], 150),
+    {"role": "assistant", "content": "The Eiffel Tower was completed in March 1889 [2]."},
+]
+PROMPTS = ("example", "instruction")  # with the worked exchange (default), or the system instruction alone
+
+
+def answer_messages(question: str, hits: list[Hit], max_words: int = 150, prompt: str = "example") -> list[Message]:
+    if prompt not in PROMPTS:
+        raise ValueError(f"unknown answer prompt {prompt!r}: use one of {', '.join(PROMPTS)}")
+    shots = _EXAMPLE if prompt == "example" else []
+    return [{"role": "system", "content": ANSWER_SYSTEM}, *shots, _user_turn(question, hits, max_words)]
 
 
 def parse_citations(text: str, n: int) -> list[int]:
@@ -93,28 +116,87 @@ def parse_citations(text: str, n: int) -> list[int]:
     return out
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+_COMMON = frozenset("a an the of in on at to for and or but not no is was were are be been being by with as from "
+                    "that this these those it its which who whom what when where why how did do does has have had "
+                    "there their they he she his her i you we our can could would should will may might also".split())
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _COMMON}
+
+
+_CITE = re.compile(r"\s*\[[\d,\s]+\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[)")  # a citation after the full stop stays with its sentence
+
+
+def strip_citations(text: str) -> str:
+    """The text without its [n] citations.
+
+    >>> strip_citations("Timur [1, 2] ruled [3].")
+    'Timur ruled.'
+    """
+    return _CITE.sub("", text)
+
+
+def check_citations(text: str, question: str, hits: list[Hit], min_share: float = 0.5) -> tuple[str, int]:
+    """Each sentence's citations, checked against the passages by word overlap; returns the text and
+    how many sentences had their [n] placed here rather than by the model.
+
+    A sentence's support is the share of its content words (those the question does not already
+    hold) found in a passage. When some passage holds at least `min_share` of them and none of the
+    passages the sentence cites does (or it cites none), its citation becomes that passage (the
+    first one on ties). A sentence no passage supports keeps what the model wrote: a paraphrasing
+    large model is not second-guessed without evidence.
+
+    >>> hits = [Hit("a", 1, "Babur admired Genghis Khan."), Hit("b", 1, "They revered Timur.")]
+    >>> check_citations("It was Timur [1]. Nobody knows why.", "Which conqueror did they celebrate?", hits)
+    ('It was Timur [2]. Nobody knows why.', 1)
+    """
+    q = _content_words(question)
+    shown = [_content_words(f"{h.title} {h.text}") for h in hits]
+    out, matched = [], 0
+    for sent in _SENTENCE_END.split(text.strip()):
+        own = parse_citations(sent, len(hits))
+        bare = strip_citations(sent).strip()
+        words = _content_words(bare) - q
+        shares = [len(words & p) / len(words) for p in shown] if words else []
+        best = max(range(len(shares)), key=lambda i: (shares[i], -i), default=None)
+        if best is not None and shares[best] >= min_share and not any(shares[i - 1] >= min_share for i in own):
+            n = best + 1
+            sent = re.sub(r"\s*([.!?]*)$", lambda m: f" [{n}]{m.group(1)}", bare, count=1)
+            matched += 1
+        out.append(sent)
+    return " ".join(out), matched
+
+
 def says_unknown(text: str) -> bool:
-    """>>> says_unknown(DONT_KNOW), says_unknown("Michelangelo painted it [1].")
+    """Whether the answer says the passages do not support one.
+
+    >>> says_unknown(DONT_KNOW), says_unknown("Michelangelo painted it [1].")
     (True, False)
     """
     return not text.strip() or bool(_DONT_KNOW_RE.search(text))
 
 
-def generate(question: str, hits: list[Hit], model: Model, max_words: int = 150, max_tokens: int = 200) -> Answer:
+def generate(question: str, hits: list[Hit], model: Model, max_words: int = 150, max_tokens: int = 200,
+             prompt: str = "example") -> Answer:
     """The answer from these passages (no retrieval here)."""
     if not hits:
         return Answer(question, DONT_KNOW, [], [], False)
-    c = model.complete(answer_messages(question, hits, max_words), max_tokens=max_tokens, temperature=0.0)
+    c = model.complete(answer_messages(question, hits, max_words, prompt), max_tokens=max_tokens, temperature=0.0)
     text = c.text.strip()
-    cited = parse_citations(text, len(hits))
-    known = not says_unknown(text)
-    if not known:
-        cited = []
-    return Answer(question, text if known else DONT_KNOW, hits, cited, known, c.usage)
+    if says_unknown(text):
+        return Answer(question, DONT_KNOW, hits, [], False, c.usage)
+    # small models often cite nothing, or cite the wrong passage: check each sentence against the passages
+    checked, matched = check_citations(text, question, hits)
+    return Answer(question, checked, hits, parse_citations(checked, len(hits)), True, c.usage,
+                  matched=matched, model_text=text if matched else "")
 
 
 def ask(index, question: str, model: Model, k: int = 5, method: str = "hybrid", reranker=None,
-        candidates: int = 20, min_score: float | None = None, max_words: int = 150, max_tokens: int = 200) -> Answer:
+        candidates: int = 20, min_score: float | None = None, max_words: int = 150, max_tokens: int = 200,
+        prompt: str = "example") -> Answer:
     """Retrieve `candidates` passages, rerank to `k` (or keep the top k), answer from them with citations.
 
     `min_score` drops reranked passages scoring below it (e.g. a cross-encoder
@@ -130,7 +212,7 @@ def ask(index, question: str, model: Model, k: int = 5, method: str = "hybrid", 
         t_rr = time.perf_counter() - t
         if min_score is not None:
             hits = [h for h in hits if h.score >= min_score]
-    ans = generate(question, hits[:k], model, max_words, max_tokens)
+    ans = generate(question, hits[:k], model, max_words, max_tokens, prompt)
     ans.retrieve_seconds, ans.rerank_seconds = t_ret, t_rr
     return ans
 
@@ -140,7 +222,9 @@ def format_answer(ans: Answer, show_all: bool = False) -> str:
     lines = [ans.text]
     shown = range(1, len(ans.sources) + 1) if show_all or not ans.cited else ans.cited
     if ans.sources and (ans.known or show_all):
-        lines += ["", "Sources:"]
+        m = ans.matched
+        lines += ["", f"Sources (the citations of {m} sentence{'s' * (m > 1)} placed by word overlap, not by the model):"
+                  if m else "Sources:" if ans.cited else "Passages given to the model (the answer cites none):"]
         for i in shown:
             h = ans.sources[i - 1]
             title = h.title or h.doc_id

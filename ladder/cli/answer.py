@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 
 import click
 
+from ladder.answer import PROMPTS
 from ladder.cli.common import console
 from ladder.errors import LadderError
 
@@ -27,10 +28,13 @@ from ladder.errors import LadderError
 @click.option("--candidates", default=20, show_default=True, help="Passages retrieved before reranking.")
 @click.option("--min-score", type=float, default=None,
               help="Drop reranked passages scoring below this (cross-encoder logit); none left = 'I don't know'.")
+@click.option("--prompt", type=click.Choice(PROMPTS), default="example", show_default=True,
+              help="Show the model one worked, cited answer first (small models then cite far more often), "
+                   "or give the instruction alone (fewer prompt tokens, for large models).")
 @click.option("--show-passages", is_flag=True, help="List every passage given to the model, not just the cited ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, method: str, rerank_spec: str | None,
-        k: int, candidates: int, min_score: float | None, show_passages: bool, as_json: bool) -> None:
+        k: int, candidates: int, min_score: float | None, prompt: str, show_passages: bool, as_json: bool) -> None:
     """Answer QUESTION from INDEX (an index folder, or a corpus such as 'wikipedia'), citing passages as [n].
 
     \b
@@ -56,7 +60,7 @@ def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, m
         reranker = load_reranker(rerank_spec)
     model = load_model(model_spec, base_url=base_url)
     ans = ask_fn(index, question, model, k=k, method=method, reranker=reranker, candidates=candidates,
-                 min_score=min_score)
+                 min_score=min_score, prompt=prompt)
     if as_json:
         click.echo(json.dumps({**ans.to_dict(), "model": model.name, "method": method,
                                "rerank": reranker.name if reranker else None}, indent=2, ensure_ascii=False))

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from ladder.answer import DONT_KNOW, answer_messages, ask, format_answer, parse_citations, says_unknown
+from ladder.answer import DONT_KNOW, answer_messages, ask, check_citations, format_answer, parse_citations, says_unknown
 from ladder.retrieval.hit import Hit
 from ladder.testing import DummyModel
 
@@ -35,6 +35,49 @@ def test_answer_cites_passages_and_lists_the_sources():
     assert "[1] Roman Empire" not in out  # only the cited source is listed
     d = ans.to_dict()
     assert d["sources"][1]["doc_id"] == "sistine" and d["cited"] == [2]
+
+
+def test_an_uncited_answer_is_cited_by_word_overlap_and_says_so():
+    model = DummyModel(["It was Michelangelo, between 1508 and 1512. Rome was lovely."])
+    ans = ask(FakeIndex(PASSAGES), "who painted the sistine chapel ceiling?", model, k=3)
+    assert ans.matched == 1 and ans.cited == [2]
+    assert ans.text == "It was Michelangelo, between 1508 and 1512 [2]. Rome was lovely."  # no passage says "lovely"
+    out = format_answer(ans)
+    assert "the citations of 1 sentence placed by word overlap" in out and re.search(r"^\[2\] Sistine Chapel", out, re.M)
+    d = ans.to_dict()
+    assert d["citations_matched_by_overlap"] == 1 and d["model_answer"].startswith("It was Michelangelo, between 1508 and 1512.")
+
+
+def test_a_citation_the_passage_does_not_support_is_moved_to_the_one_that_does():
+    ans = ask(FakeIndex(PASSAGES), "who painted it?", DummyModel(["Michelangelo, from 1508 [1]."]), k=3)
+    assert ans.text == "Michelangelo, from 1508 [2]." and ans.cited == [2] and ans.matched == 1
+    assert ans.to_dict()["model_answer"] == "Michelangelo, from 1508 [1]."
+
+
+def test_supported_citations_are_kept_and_nothing_unsupported_is_cited():
+    ans = ask(FakeIndex(PASSAGES), "who painted it?", DummyModel(["Michelangelo did [2]."]), k=3)
+    assert ans.text == "Michelangelo did [2]." and ans.matched == 0 and ans.to_dict()["model_answer"] == ans.text
+    ans = ask(FakeIndex(PASSAGES), "who painted it?", DummyModel(["Probably Raphael."]), k=3)
+    assert ans.known and ans.cited == [] and ans.matched == 0
+    assert "the answer cites none" in format_answer(ans)
+    # no passage supports the words either way: a paraphrasing model's citation stands
+    assert check_citations("A Florentine master did [1].", "who painted it?", PASSAGES) == ("A Florentine master did [1].", 0)
+
+
+def test_the_check_ignores_words_the_question_already_holds():
+    hits = [Hit("a", 1.0, "The Sistine Chapel ceiling is famous."), Hit("b", 1.0, "Raphael painted frescoes.")]
+    # "sistine chapel ceiling" comes from the question; only "raphael" counts, and passage 2 holds it
+    assert check_citations("Raphael painted the Sistine Chapel ceiling. [1]", "who painted the sistine chapel ceiling?",
+                           hits) == ("Raphael painted the Sistine Chapel ceiling [2].", 1)
+
+
+def test_the_default_prompt_shows_one_worked_cited_exchange_before_the_question():
+    msgs = answer_messages("q?", PASSAGES)
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
+    assert re.search(r"\[\d\]", msgs[2]["content"]) and "Question: q?" in msgs[-1]["content"]
+    assert [m["role"] for m in answer_messages("q?", PASSAGES, prompt="instruction")] == ["system", "user"]
+    with pytest.raises(ValueError, match="unknown answer prompt"):
+        answer_messages("q?", PASSAGES, prompt="chatty")
 
 
 def test_retrieved_text_is_delimited_data_in_the_prompt():
