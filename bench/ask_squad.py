@@ -108,7 +108,7 @@ def main() -> None:
                 print(f"\r{spec} {prompt}: {i}/{len(rows)}", end="", flush=True)
             print()
             per_prompt[prompt] = scored
-            row = {"model": spec, "prompt": prompt, **summary(scored),
+            row = {"model": spec, "model_sha256": model.fingerprint, "prompt": prompt, **summary(scored),
                    "seconds_per_answer": round(secs / len(rows), 2), "examples": examples}
             print(json.dumps({k: v for k, v in row.items() if k != "examples"}), flush=True)
             results.append(row)
