@@ -127,7 +127,7 @@ def _content_words(text: str) -> set[str]:
 
 
 _CITE = re.compile(r"\s*\[[\d,\s]+\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?!\[)")  # a citation after the full stop stays with its sentence
+_SENTENCE_END = re.compile(r"((?<=[.!?])\s+(?!\[))")  # a citation after the full stop stays with its sentence
 
 
 def strip_citations(text: str) -> str:
@@ -150,13 +150,14 @@ def check_citations(text: str, question: str, hits: list[Hit], min_share: float 
     large model is not second-guessed without evidence.
 
     >>> hits = [Hit("a", 1, "Babur admired Genghis Khan."), Hit("b", 1, "They revered Timur.")]
-    >>> check_citations("It was Timur [1]. Nobody knows why.", "Which conqueror did they celebrate?", hits)
-    ('It was Timur [2]. Nobody knows why.', 1)
+    >>> check_citations("It was Timur [1].\\nNobody knows why.", "Which conqueror did they celebrate?", hits)
+    ('It was Timur [2].\\nNobody knows why.', 1)
     """
     q = _content_words(question)
     shown = [_content_words(f"{h.title} {h.text}") for h in hits]
-    out, matched = [], 0
-    for sent in _SENTENCE_END.split(text.strip()):
+    parts, matched = _SENTENCE_END.split(text.strip()), 0  # sentence, separator, sentence, ...
+    for k in range(0, len(parts), 2):
+        sent = parts[k]
         own = parse_citations(sent, len(hits))
         bare = strip_citations(sent).strip()
         words = _content_words(bare) - q
@@ -164,10 +165,9 @@ def check_citations(text: str, question: str, hits: list[Hit], min_share: float 
         best = max(range(len(shares)), key=lambda i: (shares[i], -i), default=None)
         if best is not None and shares[best] >= min_share and not any(shares[i - 1] >= min_share for i in own):
             n = best + 1
-            sent = re.sub(r"\s*([.!?]*)$", lambda m: f" [{n}]{m.group(1)}", bare, count=1)
+            parts[k] = re.sub(r"\s*([.!?]*)$", lambda m: f" [{n}]{m.group(1)}", bare, count=1)
             matched += 1
-        out.append(sent)
-    return " ".join(out), matched
+    return "".join(parts), matched
 
 
 def says_unknown(text: str) -> bool:
