@@ -12,6 +12,10 @@ on the same questions, from the same generations:
 - matched: the share of answers whose citations the check changed;
 - answer_in_passages: the share of questions where some passage holds a gold
   answer (what a perfect citer could reach);
+- supported_if_first / supported_if_random: the same for always citing passage
+  [1] / a random passage: the baselines the check has to beat;
+- correct: the answer contains a gold answer; supported_when_correct: cited
+  support on those answers (citing the passage that holds what was said);
 - unknown: the share answered "I don't know";
 - token_f1 against the gold answers, citations removed (the answers are
   sentences, so F1 is low for every prompt; compare prompts, not values).
@@ -30,25 +34,35 @@ from common import load_model_threads, need_data, write
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-METRICS = ("cites_model", "cites", "supported_model", "supported", "matched", "answer_in_passages", "unknown",
-           "token_f1")
+METRICS = ("cites_model", "cites", "supported_model", "supported", "supported_if_first", "supported_if_random",
+           "correct", "supported_when_correct", "supported_when_correct_if_first", "matched", "answer_in_passages",
+           "unknown", "token_f1")
 
 
 def score(ans, answers: list[str]) -> dict:
-    from ladder.answer import parse_citations, strip_citations
+    """One answer's measures; `*_if_first` / `*_if_random` are what citing passage [1] / a random passage
+    would give (the baselines a citation checker has to beat)."""
+    from ladder.citations import parse_citations, strip_citations
     from ladder.metrics import normalize, token_f1
 
+    n = len(ans.sources)
     golds = [normalize(a) for a in answers]
     holds = [any(g in normalize(f"{h.title} {h.text}") for g in golds) for h in ans.sources]
 
     def support(cited):
         return sum(holds[i - 1] for i in cited) / len(cited) if cited else None
 
-    own = parse_citations(ans.model_text or ans.text, len(ans.sources))
+    own = parse_citations(ans.model_text or ans.text, n)
+    text = strip_citations(ans.text, n)
+    correct = ans.known and any(g in normalize(text) for g in golds)
     return {"cites_model": float(bool(own)), "cites": float(bool(ans.cited)), "supported_model": support(own),
-            "supported": support(ans.cited), "matched": float(ans.matched > 0),
-            "answer_in_passages": float(any(holds)), "unknown": float(not ans.known),
-            "token_f1": token_f1(strip_citations(ans.text), answers)}
+            "supported": support(ans.cited), "supported_if_first": support([1]) if n else None,
+            "supported_if_random": sum(holds) / n if n else None, "correct": float(correct),
+            "supported_when_correct": support(ans.cited) if correct else None,
+            "supported_when_correct_if_first": support([1]) if correct and n else None,
+            "matched": float(ans.matched > 0), "answer_in_passages": float(any(holds)),
+            "unknown": float(not ans.known), "token_f1": token_f1(text, answers),
+            "cited": ans.cited, "cited_by_model": own, "holds": holds}
 
 
 def summary(rows: list[dict]) -> dict:
@@ -73,6 +87,15 @@ def paired(a: list[dict], b: list[dict]) -> dict:
         lo, hi = bootstrap_ci(diff)
         out[m] = {"mean": round(sum(diff) / len(diff), 3), "ci95_paired": [round(lo, 3), round(hi, 3)]}
     return out
+
+
+def paired_support(rows: list[dict]) -> dict:
+    """Cited-passage support after the check minus citing [1], on the answers that cite."""
+    from ladder.evaluate import bootstrap_ci
+
+    diff = [r["supported"] - r["supported_if_first"] for r in rows if r["supported"] is not None]
+    lo, hi = bootstrap_ci(diff)
+    return {"mean": round(sum(diff) / len(diff), 3), "ci95_paired": [round(lo, 3), round(hi, 3)], "n": len(diff)}
 
 
 def main() -> None:
@@ -109,8 +132,10 @@ def main() -> None:
             print()
             per_prompt[prompt] = scored
             row = {"model": spec, "model_sha256": model.fingerprint, "prompt": prompt, **summary(scored),
-                   "seconds_per_answer": round(secs / len(rows), 2), "examples": examples}
-            print(json.dumps({k: v for k, v in row.items() if k != "examples"}), flush=True)
+                   "check_minus_first_passage": paired_support(scored),
+                   "seconds_per_answer": round(secs / len(rows), 2), "examples": examples,
+                   "per_question": [{k: r[k] for k in ("cited", "cited_by_model", "holds", "correct")} for r in scored]}
+            print(json.dumps({k: v for k, v in row.items() if k not in ("examples", "per_question")}), flush=True)
             results.append(row)
             write(args.name, {"partial": True, "results": results})
         results.append({"model": spec, "example_minus_instruction": paired(per_prompt["instruction"], per_prompt["example"])})

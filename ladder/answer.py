@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ladder.models.base import Message, Model, Usage
+from ladder.citations import check_citations, parse_citations, strip_citations  # noqa: F401 (re-exported)
 from ladder.retrieval.hit import Hit
 
 DONT_KNOW = "I don't know: the retrieved passages do not answer this question."
@@ -99,75 +100,6 @@ def answer_messages(question: str, hits: list[Hit], max_words: int = 150, prompt
         raise ValueError(f"unknown answer prompt {prompt!r}: use one of {', '.join(PROMPTS)}")
     shots = _EXAMPLE if prompt == "example" else []
     return [{"role": "system", "content": ANSWER_SYSTEM}, *shots, _user_turn(question, hits, max_words)]
-
-
-def parse_citations(text: str, n: int) -> list[int]:
-    """Source numbers cited as [n] (also "[1, 3]" and "[1][2]"), in order of first use, within 1..n.
-
-    >>> parse_citations("Yes [2]. Also [1, 2] and [7].", 3)
-    [2, 1]
-    """
-    out: list[int] = []
-    for group in re.findall(r"\[([\d,\s]+)\]", text):
-        for num in re.findall(r"\d+", group):
-            i = int(num)
-            if 1 <= i <= n and i not in out:
-                out.append(i)
-    return out
-
-
-_WORD = re.compile(r"[a-z0-9]+")
-_COMMON = frozenset("a an the of in on at to for and or but not no is was were are be been being by with as from "
-                    "that this these those it its which who whom what when where why how did do does has have had "
-                    "there their they he she his her i you we our can could would should will may might also".split())
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _COMMON}
-
-
-_CITE = re.compile(r"\s*\[[\d,\s]+\]")
-_SENTENCE_END = re.compile(r"((?<=[.!?])\s+(?!\[))")  # a citation after the full stop stays with its sentence
-
-
-def strip_citations(text: str) -> str:
-    """The text without its [n] citations.
-
-    >>> strip_citations("Timur [1, 2] ruled [3].")
-    'Timur ruled.'
-    """
-    return _CITE.sub("", text)
-
-
-def check_citations(text: str, question: str, hits: list[Hit], min_share: float = 0.5) -> tuple[str, int]:
-    """Each sentence's citations, checked against the passages by word overlap; returns the text and
-    how many sentences had their [n] placed here rather than by the model.
-
-    A sentence's support is the share of its content words (those the question does not already
-    hold) found in a passage. When some passage holds at least `min_share` of them and none of the
-    passages the sentence cites does (or it cites none), its citation becomes that passage (the
-    first one on ties). A sentence no passage supports keeps what the model wrote: a paraphrasing
-    large model is not second-guessed without evidence.
-
-    >>> hits = [Hit("a", 1, "Babur admired Genghis Khan."), Hit("b", 1, "They revered Timur.")]
-    >>> check_citations("It was Timur [1].\\nNobody knows why.", "Which conqueror did they celebrate?", hits)
-    ('It was Timur [2].\\nNobody knows why.', 1)
-    """
-    q = _content_words(question)
-    shown = [_content_words(f"{h.title} {h.text}") for h in hits]
-    parts, matched = _SENTENCE_END.split(text.strip()), 0  # sentence, separator, sentence, ...
-    for k in range(0, len(parts), 2):
-        sent = parts[k]
-        own = parse_citations(sent, len(hits))
-        bare = strip_citations(sent).strip()
-        words = _content_words(bare) - q
-        shares = [len(words & p) / len(words) for p in shown] if words else []
-        best = max(range(len(shares)), key=lambda i: (shares[i], -i), default=None)
-        if best is not None and shares[best] >= min_share and not any(shares[i - 1] >= min_share for i in own):
-            n = best + 1
-            parts[k] = re.sub(r"\s*([.!?]*)$", lambda m: f" [{n}]{m.group(1)}", bare, count=1)
-            matched += 1
-    return "".join(parts), matched
 
 
 def says_unknown(text: str) -> bool:

@@ -67,8 +67,20 @@ def test_supported_citations_are_kept_and_nothing_unsupported_is_cited():
 def test_the_check_ignores_words_the_question_already_holds():
     hits = [Hit("a", 1.0, "The Sistine Chapel ceiling is famous."), Hit("b", 1.0, "Raphael painted frescoes.")]
     # "sistine chapel ceiling" comes from the question; only "raphael" counts, and passage 2 holds it
-    assert check_citations("Raphael painted the Sistine Chapel ceiling. [1]", "who painted the sistine chapel ceiling?",
+    assert check_citations("Raphael painted the Sistine Chapel ceiling.", "who painted the sistine chapel ceiling?",
                            hits) == ("Raphael painted the Sistine Chapel ceiling [2].", 1)
+    # one word is too little evidence to overrule the model's own citation
+    assert check_citations("Raphael did. [1]", "who painted it?", hits) == ("Raphael did. [1]", 0)
+
+
+def test_the_check_leaves_abbreviations_lists_and_non_citations_intact():
+    hits = [Hit("a", 1.0, "Rome is old."), Hit("b", 1.0, "Timur was born in the U.S. Army camp in 1336.")]
+    assert check_citations("Timur was born in the U.S. Army camp [1].", "where?", hits) == \
+        ("Timur was born in the U.S. Army camp [2].", 1)
+    assert check_citations("- Timur, 1336\n- Rome is old", "which?", hits) == ("- Timur, 1336 [2]\n- Rome is old [1]", 2)
+    assert check_citations("x in [0, 1] and [1990] are not citations.", "what?", hits)[0] == \
+        "x in [0, 1] and [1990] are not citations."
+    assert check_citations("Timur.  [1] Rome is old.", "who?", hits) == ("Timur.  [1] Rome is old [1].", 1)
 
 
 def test_the_default_prompt_shows_one_worked_cited_exchange_before_the_question():
