@@ -89,11 +89,13 @@ def paired(a: list[dict], b: list[dict]) -> dict:
     return out
 
 
-def paired_support(rows: list[dict]) -> dict:
-    """Cited-passage support after the check minus citing [1], on the answers that cite."""
+def paired_support(rows: list[dict], when_correct: bool = False) -> dict:
+    """Cited-passage support after the check minus citing [1], paired, on the answers that cite (and
+    are correct, with `when_correct`). Reads only the per-question fields kept in the results."""
     from ladder.evaluate import bootstrap_ci
 
-    diff = [r["supported"] - r["supported_if_first"] for r in rows if r["supported"] is not None]
+    diff = [sum(r["holds"][i - 1] for i in r["cited"]) / len(r["cited"]) - r["holds"][0]
+            for r in rows if r["cited"] and (r["correct"] or not when_correct)]
     lo, hi = bootstrap_ci(diff)
     return {"mean": round(sum(diff) / len(diff), 3), "ci95_paired": [round(lo, 3), round(hi, 3)], "n": len(diff)}
 
@@ -133,6 +135,7 @@ def main() -> None:
             per_prompt[prompt] = scored
             row = {"model": spec, "model_sha256": model.fingerprint, "prompt": prompt, **summary(scored),
                    "check_minus_first_passage": paired_support(scored),
+                   "check_minus_first_passage_when_correct": paired_support(scored, when_correct=True),
                    "seconds_per_answer": round(secs / len(rows), 2), "examples": examples,
                    "per_question": [{k: r[k] for k in ("cited", "cited_by_model", "holds", "correct")} for r in scored]}
             print(json.dumps({k: v for k, v in row.items() if k not in ("examples", "per_question")}), flush=True)
