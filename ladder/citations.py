@@ -70,6 +70,11 @@ def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _COMMON}
 
 
+def _names(text: str) -> set[str]:
+    """Capitalised words and numbers: the kind of word one passage holds and another does not."""
+    return {w.lower() for w in re.findall(r"\b(?:[A-Z][a-z]+|\d+)\b", text)}
+
+
 def _cite(sentence: str, n: int) -> str:
     """`sentence` with [n] before its final punctuation (after it when that ends an abbreviation)."""
     if sentence[-1:] in ".!?" and not _ABBREVIATION.search(sentence[:-1]):
@@ -84,8 +89,9 @@ def check_citations(text: str, question: str, hits: list[Hit], min_share: float 
     A sentence's support is the share of its content words (those the question does not already
     hold) found in a passage. An uncited sentence is cited to the passage holding the largest share,
     if at least `min_share` (the first one on ties). A cited sentence is moved there only on firmer
-    evidence: at least two content words, and none of the passages it cites holds `min_share` of
-    them. A sentence no passage supports keeps what the model wrote.
+    evidence: two or more content words, or a name or number ("Michelangelo", "1512"), and none of
+    the passages it cites holds `min_share` of them. A sentence no passage supports keeps what the
+    model wrote.
 
     >>> hits = [Hit("a", 1, "Babur admired Genghis Khan."), Hit("b", 1, "They revered Timur in 1405.")]
     >>> check_citations("It was Timur, in 1405 [1].\\nNobody knows why.", "Which conqueror did they celebrate?", hits)
@@ -99,7 +105,7 @@ def check_citations(text: str, question: str, hits: list[Hit], min_share: float 
         own = parse_citations(parts[k], n)
         bare = strip_citations(parts[k], n).strip()
         words = _content_words(bare) - q
-        if not words or (own and len(words) < 2):
+        if not words or (own and len(words) < 2 and not words <= _names(bare)):
             continue
         shares = [len(words & p) / len(words) for p in shown]
         best = max(range(n), key=lambda i: (shares[i], -i))

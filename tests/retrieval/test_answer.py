@@ -69,8 +69,10 @@ def test_the_check_ignores_words_the_question_already_holds():
     # "sistine chapel ceiling" comes from the question; only "raphael" counts, and passage 2 holds it
     assert check_citations("Raphael painted the Sistine Chapel ceiling.", "who painted the sistine chapel ceiling?",
                            hits) == ("Raphael painted the Sistine Chapel ceiling [2].", 1)
-    # one word is too little evidence to overrule the model's own citation
-    assert check_citations("Raphael did. [1]", "who painted it?", hits) == ("Raphael did. [1]", 0)
+    # one plain word is too little evidence to overrule the model's own citation; one name is enough
+    hits = [Hit("a", 1.0, "Frescoes were significant."), Hit("b", 1.0, "Raphael painted frescoes; significant work.")]
+    assert check_citations("It was significant [2].", "who painted it?", hits) == ("It was significant [2].", 0)
+    assert check_citations("Raphael did. [1]", "who painted it?", hits) == ("Raphael did [2].", 1)
 
 
 def test_the_check_leaves_abbreviations_lists_and_non_citations_intact():
@@ -80,7 +82,8 @@ def test_the_check_leaves_abbreviations_lists_and_non_citations_intact():
     assert check_citations("- Timur, 1336\n- Rome is old", "which?", hits) == ("- Timur, 1336 [2]\n- Rome is old [1]", 2)
     assert check_citations("x in [0, 1] and [1990] are not citations.", "what?", hits)[0] == \
         "x in [0, 1] and [1990] are not citations."
-    assert check_citations("Timur.  [1] Rome is old.", "who?", hits) == ("Timur.  [1] Rome is old [1].", 1)
+    # "[1]" after the full stop belongs to "Timur." (and is wrong: passage 2 holds the name)
+    assert check_citations("Timur.  [1] Rome is old.", "who?", hits) == ("Timur [2]. Rome is old [1].", 2)
 
 
 def test_the_default_prompt_shows_one_worked_cited_exchange_before_the_question():
