@@ -5,7 +5,7 @@ index, k passages per question. Questions: a seeded sample of `squad/qa`, each
 with its gold answers. Per answer prompt (`ladder.answer.PROMPTS`) and model,
 on the same questions, from the same generations:
 - cites_model / cites: the model's answer cites at least one passage as [n];
-  the same after `ladder.answer.check_citations` placed or moved citations by
+  the same after `ladder.citations.check_citations` placed or moved citations by
   word overlap;
 - supported_model / supported: the share of cited passages that contain a gold
   answer (normalized substring), before and after the check;

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ladder.citations import check_citations, parse_citations
 from ladder.models.base import Message, Model, Usage
-from ladder.citations import check_citations, parse_citations, strip_citations  # noqa: F401 (re-exported)
 from ladder.retrieval.hit import Hit
 
 DONT_KNOW = "I don't know: the retrieved passages do not answer this question."

@@ -13,9 +13,10 @@ import re
 
 from ladder.retrieval.hit import Hit
 
-_CITE = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+_NUMBERS = r"\[(\d+(?:\s*,\s*\d+)*)\]"  # "[2]", "[1, 3]"
+_CITE = re.compile(r"\s*" + _NUMBERS)
 # the end of a sentence: punctuation (and the citations right after it) then whitespace; or a line break
-_BOUNDARY = re.compile(r"[.!?]+(?:\s*\[\d+(?:\s*,\s*\d+)*\])*(\s+|$)|(\n\s*)")
+_BOUNDARY = re.compile(r"[.!?]+(?:\s*" + _NUMBERS + r")*(\s+|$)|(\n\s*)")
 _ABBREVIATION = re.compile(r"(?:^|[\s.(])(?:[A-Za-z]|e\.g|i\.e|etc|vs|Mr|Mrs|Ms|Dr|St|Jr|Sr|No)$")
 _WORD = re.compile(r"[a-z]{2,}|\d+")
 _COMMON = frozenset("an the of in on at to for and or but not no is was were are be been being by with as from "
@@ -58,7 +59,7 @@ def split_sentences(text: str) -> list[str]:
     """
     parts, start = [], 0
     for m in _BOUNDARY.finditer(text):
-        sep = m.group(1) if m.group(1) is not None else m.group(2)
+        sep = m.group(2) if m.group(2) is not None else m.group(3)
         if "\n" not in sep and _ABBREVIATION.search(text[start:m.start()]):
             continue
         parts += [text[start:m.end() - len(sep)], sep]

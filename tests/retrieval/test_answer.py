@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from ladder.answer import DONT_KNOW, answer_messages, ask, check_citations, format_answer, parse_citations, says_unknown
+from ladder.answer import DONT_KNOW, answer_messages, ask, format_answer, says_unknown
+from ladder.citations import check_citations, parse_citations
 from ladder.retrieval.hit import Hit
 from ladder.testing import DummyModel
 
