@@ -17,6 +17,7 @@ import numpy as np
 
 from ladder.metrics import CORPUS, per_example_fn
 from ladder.models.base import Completion, PromptTooLong, Usage
+from ladder.stats import bootstrap_ci  # noqa: F401 (one bootstrap, in ladder.stats; re-exported for old imports)
 from ladder.task import Example
 
 BOOTSTRAP_SAMPLES = 1000
@@ -41,22 +42,6 @@ class EvalResult:
         d = {k: getattr(self, k) for k in ("metric", "score", "ci_low", "ci_high", "n", "latency_p50",
                                             "latency_p95", "errors", "cached", "fresh_seconds")}
         return {**d, **self.usage.to_dict()}
-
-
-def bootstrap_ci(values: list[float] | np.ndarray, stat: Callable[[np.ndarray], float] = np.mean,
-                 samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of `stat` over resamples of `values` (or of indices, for corpus metrics).
-
-    >>> bootstrap_ci([1.0] * 10)
-    (1.0, 1.0)
-    """
-    arr = np.asarray(values)
-    if len(arr) == 0:
-        return 0.0, 0.0
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(arr), size=(samples, len(arr)))
-    stats = np.array([stat(arr[i]) for i in idx])
-    return float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))
 
 
 def _macro_f1_indices(preds: list[str], refs: list[Any]) -> Callable[[np.ndarray], float]:

@@ -64,12 +64,10 @@ def mean_ci(values: Sequence[float], n_boot: int = 2000, seed: int = 0, level: f
     """Mean with a percentile-bootstrap confidence interval over queries: (mean, low, high)."""
     if not values:
         return (0.0, 0.0, 0.0)
-    import numpy as np
+    from ladder.stats import bootstrap_ci
 
-    v = np.asarray(values, dtype=np.float64)
-    boots = v[np.random.default_rng(seed).integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
-    lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-    return (float(v.mean()), float(lo), float(hi))
+    lo, hi = bootstrap_ci(values, samples=n_boot, seed=seed, level=level)
+    return (sum(values) / len(values), lo, hi)
 
 
 def percentile(values: Sequence[float], p: float) -> float:

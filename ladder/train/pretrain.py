@@ -178,12 +178,10 @@ def perplexity_interval(nll: list[float], n_boot: int = 2000, seed: int = 0) -> 
     >>> perplexity_interval([2.0] * 10)  # no spread, no uncertainty
     (7.389, 7.389)
     """
-    import random
+    from ladder.stats import bootstrap_ci
 
-    rng = random.Random(seed)
-    n = len(nll)
-    boots = sorted(perplexity([nll[rng.randrange(n)] for _ in range(n)]) for _ in range(n_boot))
-    return round(boots[int(0.025 * n_boot)], 3), round(boots[int(0.975 * n_boot) - 1], 3)
+    lo, hi = bootstrap_ci(nll, samples=n_boot, seed=seed)  # perplexity = exp(mean nll), monotone in the mean
+    return round(math.exp(lo), 3), round(math.exp(hi), 3)
 
 
 def _fingerprint(corpus: str, cfg: PretrainConfig) -> str:
