@@ -6,7 +6,8 @@ comparison here is *paired*: it looks at the per-example difference, which is fa
 more sensitive than comparing two intervals side by side.
 
 - `bootstrap_ci`: 95% percentile interval of a statistic (the mean by default).
-- `paired_bootstrap`: mean per-example difference b - a, its interval and a two-sided p-value.
+- `paired_bootstrap`: mean per-example difference b - a, its interval and a two-sided p-value
+  (`paired_bootstrap_stat` for a corpus-level metric such as macro-F1).
 - `mcnemar`: the exact McNemar test for 0/1 scores (counts of discordant pairs, binomial).
 - `examples_needed` / `min_detectable_effect`: how many examples a paired test needs at 80% power.
 - `pareto_front`: the rows no other row beats on both cost and quality.
@@ -83,23 +84,20 @@ def fmt_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
 
 
-def _bootstrap_diffs(a: np.ndarray, b: np.ndarray, samples: int, seed: int,
-                     stat: Callable[[np.ndarray, np.ndarray], float] | None) -> np.ndarray:
-    idx = np.random.default_rng(seed).integers(0, len(a), size=(samples, len(a)))
-    if stat is None:
-        d = b - a
-        return d[idx].mean(axis=1)
-    return np.array([stat(b, i) - stat(a, i) for i in idx])
+def _tested(boots: np.ndarray, diff: float, n: int, samples: int, b_wins: int = 0, a_wins: int = 0) -> PairedTest:
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    below, above = int((boots <= 0).sum()), int((boots >= 0).sum())
+    p = min(1.0, 2 * (min(below, above) + 1) / (samples + 1))
+    return PairedTest("bootstrap", n, diff, float(lo), float(hi), p, b_wins, a_wins)
 
 
-def paired_bootstrap(a: Sequence[Any], b: Sequence[Any], *, samples: int = PAIRED_SAMPLES, seed: int = 0,
-                     stat: Callable[[np.ndarray, np.ndarray], float] | None = None) -> PairedTest:
-    """Resample examples (the same ones for both rows) and look at b - a.
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, samples: int = PAIRED_SAMPLES,
+                     seed: int = 0) -> PairedTest:
+    """Resample examples (the same ones for both rows) and look at the mean of b - a.
 
     The interval is the 2.5/97.5 percentiles of the resampled differences; the two-sided
     p-value is twice the smaller tail at zero, (count + 1) / (samples + 1), so p < 0.05
-    exactly when the interval leaves zero out. For a corpus-level metric pass `stat(values,
-    indices) -> float`; `a` and `b` are then whatever `stat` reads (e.g. label codes).
+    exactly when the interval leaves zero out.
 
     >>> t = paired_bootstrap([0, 0, 1, 1] * 25, [1, 0, 1, 1] * 25)  # b right on 25 more of 100
     >>> t.diff, t.b_wins, t.a_wins, t.significant
@@ -113,14 +111,27 @@ def paired_bootstrap(a: Sequence[Any], b: Sequence[Any], *, samples: int = PAIRE
     n = len(A)
     if n == 0:
         return PairedTest("bootstrap", 0, 0.0, 0.0, 0.0, 1.0)
+    d = B - A
+    boots = d[np.random.default_rng(seed).integers(0, n, size=(samples, n))].mean(axis=1)
+    return _tested(boots, float(d.mean()), n, samples, int((d > 0).sum()), int((d < 0).sum()))
+
+
+def paired_bootstrap_stat(stat_a: Callable[[np.ndarray], float], stat_b: Callable[[np.ndarray], float], n: int,
+                          *, samples: int = PAIRED_SAMPLES, seed: int = 0) -> PairedTest:
+    """The paired bootstrap for a corpus-level metric (e.g. macro-F1): each `stat(indices)`
+    scores one row on a resample of example indices; both rows see the same resamples.
+
+    >>> a, b = np.array([0, 1] * 50), np.array([1, 1] * 50)
+    >>> t = paired_bootstrap_stat(lambda i: a[i].mean(), lambda i: b[i].mean(), 100)
+    >>> t.diff, t.significant
+    (0.5, True)
+    """
+    if n == 0:
+        return PairedTest("bootstrap", 0, 0.0, 0.0, 0.0, 1.0)
     full = np.arange(n)
-    diff = float((B - A).mean()) if stat is None else stat(B, full) - stat(A, full)
-    boots = _bootstrap_diffs(A, B, samples, seed, stat)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    below, above = int((boots <= 0).sum()), int((boots >= 0).sum())
-    p = min(1.0, 2 * (min(below, above) + 1) / (samples + 1))
-    return PairedTest("bootstrap", n, diff, float(lo), float(hi), p,
-                      b_wins=int((B > A).sum()), a_wins=int((A > B).sum()))
+    idx = np.random.default_rng(seed).integers(0, n, size=(samples, n))
+    boots = np.array([stat_b(i) - stat_a(i) for i in idx])
+    return _tested(boots, float(stat_b(full) - stat_a(full)), n, samples)
 
 
 def mcnemar_p(b_only: int, a_only: int) -> float:

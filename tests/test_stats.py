@@ -9,7 +9,7 @@ import pytest
 
 import ladder.stats as stats
 from ladder.stats import (bootstrap_ci, diff_sd, examples_needed, mcnemar, mcnemar_p, min_detectable_effect,
-                          paired_bootstrap, paired_test, pareto_front)
+                          paired_bootstrap, paired_bootstrap_stat, paired_test, pareto_front)
 
 
 def test_doctests():
@@ -78,14 +78,23 @@ def test_paired_bootstrap_rejects_unpaired_lengths():
 
 
 def test_paired_bootstrap_with_a_corpus_statistic():
-    # statistic over indices: the fraction of label code 1 (a stand-in for macro-F1)
-    def frac_ones(codes: np.ndarray, idx: np.ndarray) -> float:
-        return float((codes[idx] == 1).mean())
-    a = np.array([0, 1] * 50)
-    b = np.array([1, 1] * 50)
-    t = paired_bootstrap(a, b, stat=frac_ones)
-    assert t.diff == pytest.approx(0.5)
-    assert t.ci_low > 0.35 and t.significant
+    # a statistic over example indices: macro-F1 over two labels, worked by hand on the full set
+    ref = np.array([0, 0, 1, 1] * 25)
+    pa = np.array([0, 0, 0, 0] * 25)  # always 0: F1(0) = 2*50/(2*50+50) = 2/3, F1(1) = 0 -> 1/3
+    pb = ref.copy()  # perfect: 1.0
+
+    def macro_f1(pred: np.ndarray):
+        def stat(idx: np.ndarray) -> float:
+            r, p = ref[idx], pred[idx]
+            f = []
+            for lab in (0, 1):
+                tp, fp, fn = ((p == lab) & (r == lab)).sum(), ((p == lab) & (r != lab)).sum(), ((p != lab) & (r == lab)).sum()
+                f.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+            return float(np.mean(f))
+        return stat
+    t = paired_bootstrap_stat(macro_f1(pa), macro_f1(pb), len(ref))
+    assert t.diff == pytest.approx(1 - 1 / 3)
+    assert t.ci_low > 0.5 and t.significant
 
 
 def test_power_by_hand():
