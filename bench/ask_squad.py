@@ -66,7 +66,7 @@ def score(ans, answers: list[str]) -> dict:
 
 
 def summary(rows: list[dict]) -> dict:
-    from ladder.evaluate import bootstrap_ci
+    from ladder.evaluation import bootstrap_ci
 
     out = {}
     for m in METRICS:
@@ -79,7 +79,7 @@ def summary(rows: list[dict]) -> dict:
 
 def paired(a: list[dict], b: list[dict]) -> dict:
     """b minus a on the questions both define, per metric."""
-    from ladder.evaluate import bootstrap_ci
+    from ladder.evaluation import bootstrap_ci
 
     out = {}
     for m in ("cites_model", "token_f1", "unknown"):
@@ -92,7 +92,7 @@ def paired(a: list[dict], b: list[dict]) -> dict:
 def paired_support(rows: list[dict], when_correct: bool = False) -> dict:
     """Cited-passage support after the check minus citing [1], paired, on the answers that cite (and
     are correct, with `when_correct`). Reads only the per-question fields kept in the results."""
-    from ladder.evaluate import bootstrap_ci
+    from ladder.evaluation import bootstrap_ci
 
     diff = [sum(r["holds"][i - 1] for i in r["cited"]) / len(r["cited"]) - r["holds"][0]
             for r in rows if r["cited"] and (r["correct"] or not when_correct)]

@@ -53,7 +53,7 @@ def main() -> None:
     qa_path = need_data("squad", "qa", "train.jsonl")
     corpus = need_data("squad", "retrieval", "corpus.jsonl")
 
-    from ladder.evaluate import evaluate
+    from ladder.evaluation import evaluate
     from ladder.rungs import get_rung
     from ladder.store import Store
 
@@ -101,7 +101,7 @@ def main() -> None:
         z = [r for r in results if r["model"] == spec and r["rung"] == "zero-shot"]
         g = [r for r in results if r["model"] == spec and r["rung"] == "rag"]
         if z and g:
-            from ladder.evaluate import bootstrap_ci
+            from ladder.evaluation import bootstrap_ci
 
             diff = [b - a for a, b in zip(z[0]["scores"], g[0]["scores"])]
             lo, hi = bootstrap_ci(diff)
@@ -118,7 +118,7 @@ def run_key(spec: str, rung: str, args) -> str:
 
 def report_only(args, store) -> None:
     """Score what the store holds (paired: questions answered by both rungs), without running a model."""
-    from ladder.evaluate import bootstrap_ci
+    from ladder.evaluation import bootstrap_ci
 
     out = []
     for spec in args.models.split(","):

@@ -177,7 +177,7 @@ def main() -> None:
     hybrid_test = ndcg([[h.doc_id for h in first[q]] for q in test_ids], [test_q[q] for q in test_ids])
     best_test = ndcg([chosen[q] for q in test_ids], [test_q[q] for q in test_ids])
     ce_only = {f"depth{d}": test_grid[("rank", d, 1.0)] for d in DEPTHS}
-    from ladder.evaluate import bootstrap_ci
+    from ladder.evaluation import bootstrap_ci
     from ladder.retrieval.ir_metrics import ndcg_at_k
 
     diff = [ndcg_at_k(chosen[q], test_q[q]) - ndcg_at_k([h.doc_id for h in first[q]], test_q[q]) for q in test_ids]

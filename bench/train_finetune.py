@@ -200,8 +200,8 @@ def eval_row(task, rung: str, model: str, options, examples, store, prices) -> d
     """run_rung's steps on an explicit list of examples (a prefix of the seeded test sample)."""
     from dataclasses import asdict
 
-    from ladder.climb import to_row
-    from ladder.evaluate import evaluate
+    from ladder.advisor import to_row
+    from ladder.evaluation import evaluate
     from ladder.models import load_model
     from ladder.rungs import get_rung
     from ladder.store import CachedModel, digest
@@ -223,7 +223,6 @@ def eval_row(task, rung: str, model: str, options, examples, store, prices) -> d
 
 
 def quality(args: argparse.Namespace) -> None:
-    from ladder.climb import test_sample
     from ladder.cost import load_prices
     from ladder.store import Store
     from ladder.task import load_task
@@ -233,7 +232,7 @@ def quality(args: argparse.Namespace) -> None:
     for name in args.tasks:
         task = load_task(task_toml(name, folder))
         ft = {"max_examples": args.examples, "epochs": 1, "max_minutes": args.minutes, "batch_size": 8}
-        examples = test_sample(task, args.limit)[: args.first or None]
+        examples = task.test_sample(args.limit)[: args.first or None]
         plan = [("finetune", "smollm2-135m", ft)] + [
             (rung, m, None) for m in ("smollm2-135m", "qwen2.5-coder-0.5b") for rung in ("zero-shot", "few-shot")]
         rows: list[dict] = []
@@ -245,7 +244,7 @@ def quality(args: argparse.Namespace) -> None:
             best = max(prompted, key=lambda r: r["score"]) if prompted else None
             write(f"train_finetune_{name}", {
                 "task": name, "test_examples": f"first {len(examples)} of the seeded {args.limit}-example test sample "
-                                               "(ladder.climb.test_sample, seed 0)",
+                                               "(Task.test_sample, seed 0)",
                 "finetune_options": ft, "rows_done": f"{len(rows)} of {len(plan)}",
                 "question": "does fine-tuning smollm2-135m beat prompting qwen2.5-coder-0.5b?",
                 "best_prompted_so_far": best and {k: best[k] for k in ("rung", "model", "score", "ci_low", "ci_high")},
@@ -255,7 +254,7 @@ def quality(args: argparse.Namespace) -> None:
 
 
 def mean_ci(vals: list[float]) -> dict:
-    from ladder.evaluate import bootstrap_ci
+    from ladder.evaluation import bootstrap_ci
 
     lo, hi = bootstrap_ci(vals)
     return {"score": round(sum(vals) / len(vals), 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4)}

@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any, Callable
 
 from ladder.errors import TaskError
+from ladder.registry import Registry
 
 
 def normalize(text: Any) -> str:
@@ -196,41 +197,46 @@ def macro_f1(predictions: list[str], references: list[Any]) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
-PER_EXAMPLE: dict[str, Callable[[str, Any], float]] = {
-    "accuracy": accuracy,
-    "exact_match": exact_match,
-    "token_f1": token_f1,
-    "chrf": chrf,
-    "rouge_l": rouge_l,
-    "sari": sari,
-}
-CORPUS: dict[str, Callable[[list[str], list[Any]], float]] = {
-    "macro_f1": macro_f1,
-}
-SPECIAL = {"judge"}
+macro_f1.corpus = True  # type: ignore[attr-defined]  # scored over the whole set, not averaged per example
+
+# Metrics are plugins (entry-point group `ladder.metrics`); the built-ins above register there too.
+METRICS: Registry[Callable[..., float]] = Registry("ladder.metrics", "metric")
+SPECIAL = {"judge"}  # scored by ladder.judge with a model and a rubric
+
+
+def metric_names() -> list[str]:
+    return [*METRICS.names(), *SPECIAL]
+
+
+def get_metric(name: str) -> Callable[..., float]:
+    """A registered metric, or any importable "module:function"."""
+    if name in METRICS or ":" not in name:
+        if name not in METRICS:
+            choices = ", ".join([*metric_names(), "a 'module:function'"])
+            raise TaskError(f"unknown metric '{name}'; choose one of: {choices}")
+        return METRICS.get(name)
+    module, _, func = name.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise TaskError(f"cannot import metric '{name}' ({e})") from None
+    if not callable(fn):
+        raise TaskError(f"metric '{name}' is not a function")
+    return fn
 
 
 def check_metric_name(name: str) -> None:
-    if name in PER_EXAMPLE or name in CORPUS or name in SPECIAL:
-        return
-    if ":" in name:
-        module, _, func = name.partition(":")
-        try:
-            fn = getattr(importlib.import_module(module), func)
-        except (ImportError, AttributeError) as e:
-            raise TaskError(f"cannot import metric '{name}' ({e})") from None
-        if not callable(fn):
-            raise TaskError(f"metric '{name}' is not a function")
-        return
-    choices = ", ".join([*PER_EXAMPLE, *CORPUS, *SPECIAL, "a 'module:function'"])
-    raise TaskError(f"unknown metric '{name}'; choose one of: {choices}")
+    if name not in SPECIAL:
+        get_metric(name)
+
+
+def is_corpus_metric(name: str) -> bool:
+    """True for metrics scored over the whole set (f(predictions, references)), like macro_f1."""
+    return name not in SPECIAL and bool(getattr(get_metric(name), "corpus", False))
 
 
 def per_example_fn(name: str) -> Callable[[str, Any], float] | None:
     """The per-example function for a metric name (None for corpus-level or judge)."""
-    if name in PER_EXAMPLE:
-        return PER_EXAMPLE[name]
-    if ":" in name:
-        module, _, func = name.partition(":")
-        return getattr(importlib.import_module(module), func)
-    return None
+    if name in SPECIAL or is_corpus_metric(name):
+        return None
+    return get_metric(name)

@@ -111,6 +111,15 @@ class Task:
         out = example[self.output]
         return str(out[0] if isinstance(out, list) else out)
 
+    def test_sample(self, limit: int | None = None, seed: int = 0) -> list[Example]:
+        """A fixed, seeded sample of the test split (all of it without a limit), in split order."""
+        if not limit or limit >= len(self.test):
+            return self.test
+        import random
+
+        idx = sorted(random.Random(seed).sample(range(len(self.test)), limit))
+        return [self.test[i] for i in idx]
+
     def fingerprint(self) -> str:
         """Hash of everything that changes results: config and all splits."""
         blob = json.dumps(

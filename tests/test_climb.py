@@ -1,8 +1,8 @@
 """The ladder core with test doubles: rungs, evaluation, store, resume, cache, climb."""
 import pytest
 
-from ladder import climb as climb_mod
-from ladder.climb import climb, plan, run_rung
+from ladder import advisor as climb_mod
+from ladder.advisor import climb, plan, run_rung
 from ladder.rungs import few_shot
 from ladder.store import Store
 from ladder.task import load_task
@@ -152,7 +152,7 @@ def test_calibration_removes_a_label_prior(sentiment_task, tmp_path, monkeypatch
 
 
 def test_report_prices_pretraining_the_largest_bundled_model_climbed():
-    from ladder.climb import pretrain_at_scale, scale_note
+    from ladder.advisor import pretrain_at_scale, scale_note
     from ladder.train.plan import plan as plan_cost
 
     scale = pretrain_at_scale(["smollm2-135m", "qwen2.5-coder-0.5b", "openai/big"])

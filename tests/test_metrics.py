@@ -3,7 +3,7 @@ import doctest
 import pytest
 
 import ladder.metrics as metrics
-from ladder.evaluate import bootstrap_ci
+from ladder.evaluation import bootstrap_ci
 from ladder.metrics import chrf, macro_f1, rouge_l, token_f1
 
 
@@ -60,7 +60,7 @@ def test_sari_on_the_standard_multi_reference_example():
 
 
 def test_evaluator_gives_sari_the_rendered_source():
-    from ladder.evaluate import evaluate
+    from ladder.evaluation import evaluate
     from ladder.models.base import Completion, Usage
 
     def drop_today(ex):

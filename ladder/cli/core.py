@@ -1,4 +1,4 @@
-"""`ladder models | run | climb | demo | serve`: thin over ladder.climb and friends."""
+"""`ladder models | run | climb | demo | serve`: thin over ladder.advisor and friends."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,6 @@ import click
 
 from ladder.cli.common import common_options, console, progress_bar, rung_options, rung_settings
 
-DEFAULT_RUNGS = "all"
-CLIMB_TRAIN_MINUTES = 10.0  # a climb is a survey: each training rung gets this budget unless --train-minutes says otherwise
 
 
 @click.command()
@@ -57,7 +55,7 @@ def run(task_file: str, rung: str, model_spec: str, limit: int | None, as_json: 
     Example:
       ladder run task.toml --rung few-shot --model qwen2.5-coder-0.5b --limit 200
     """
-    from ladder.climb import run_rung
+    from ladder.advisor import run_rung
     from ladder.cost import load_prices
     from ladder.store import Store
     from ladder.task import load_task
@@ -84,7 +82,7 @@ def run(task_file: str, rung: str, model_spec: str, limit: int | None, as_json: 
 @click.argument("task_file", type=click.Path(dir_okay=False))
 @click.option("--models", "model_list", default=None,
               help="Comma-separated models, climbed small -> large. Default: the installed bundled chat models.")
-@click.option("--rungs", default=DEFAULT_RUNGS, show_default=True,
+@click.option("--rungs", default="all", show_default=True,
               help="Comma-separated rungs, or 'all' (those that apply: rag and pretrain need a corpus, "
                    "training needs local weights). Training rungs get --train-minutes 10 unless given.")
 @click.option("--all", "all_rows", is_flag=True, help="Evaluate every (rung, model), not only up to the first good one.")
@@ -100,35 +98,24 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
       ladder climb task.toml --models smollm2-135m,qwen2.5-coder-0.5b --target 0.8
       ladder climb task.toml --all --json > climb.json
     """
-    from ladder.climb import climb as do_climb
+    from ladder.advisor import climb as do_climb
     from ladder.cost import load_prices
-    from ladder.errors import LadderError
-    from ladder.models.bundled import DEFAULT_MODELS, is_installed
-    from ladder.rungs import RUNGS
     from ladder.store import Store
     from ladder.task import load_task
 
     task = load_task(task_file)
     if target is not None:
         task.target = target
-    specs = [m.strip() for m in model_list.split(",")] if model_list else [m for m in DEFAULT_MODELS if is_installed(m)]
-    if not specs:
-        raise LadderError("no models to climb with; install the bundled ones ('make install') or pass --models")
-    wanted = list(RUNGS) if rungs == "all" else [r.strip() for r in rungs.split(",")]
-    for r in wanted:
-        if r not in RUNGS:
-            raise LadderError(f"unknown rung '{r}'; choose from: {', '.join(RUNGS)} (or 'all')")
-    store = Store(db)
+    specs = [m.strip() for m in model_list.split(",")] if model_list else None
+    wanted = None if rungs == "all" else [r.strip() for r in rungs.split(",")]
     with progress_bar(as_json) as start:
-        if rung_kw.get("train_minutes") is None:
-            rung_kw["train_minutes"] = CLIMB_TRAIN_MINUTES
-        result = do_climb(task, specs, wanted, store=store, all_rows=all_rows, options=rung_settings(**rung_kw),
+        result = do_climb(task, specs, wanted, store=Store(db), all_rows=all_rows, options=rung_settings(**rung_kw),
                           limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
                           on_start=start, base_url=base_url)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
         return
-    from ladder.climb import scale_note
+    from ladder.advisor import scale_note
 
     print_rows(result.rows, task.target)
     skipped: dict[tuple[str, str], list[str]] = {}

@@ -20,10 +20,12 @@ import importlib.util
 import json
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ladder.errors import LadderError
+from ladder.registry import Registry
 
 Doc = dict  # {"id": str, "title": str, "text": str}
 
@@ -196,35 +198,48 @@ def _page_doc(page: ET.Element) -> Doc | None:
     return {"id": fields["id"].strip() or fields["title"], "title": fields["title"], "text": text}
 
 
-READERS: dict[str, Callable[[str], Iterator[Doc]]] = {
-    "wikipedia": read_wikipedia,
-    "jsonl": read_jsonl,
-    "beir": read_beir,
-    "mediawiki": read_mediawiki,
-}
+@dataclass(frozen=True)
+class CorpusReader:
+    """A corpus format: does it recognise a spec, and how to stream its documents.
+
+    A plugin registers one under the `ladder.corpus_readers` entry-point group.
+    """
+
+    name: str
+    detects: Callable[[str], bool]
+    read: Callable[[str], Iterator[Doc]]
+    describe: str = ""  # for the "unknown format" message
+
+
+def _is_beir(spec: str) -> bool:
+    return Path(spec).is_dir() and (Path(spec) / "corpus.jsonl").is_file()
+
+
+WIKIPEDIA = CorpusReader("wikipedia", lambda s: s == "wikipedia", read_wikipedia, "'wikipedia'")
+BEIR = CorpusReader("beir", _is_beir, read_beir, "a BEIR folder")
+MEDIAWIKI = CorpusReader("mediawiki", lambda s: Path(s).is_file() and s.lower().endswith((".xml", ".xml.bz2")),
+                         read_mediawiki, "a .xml/.xml.bz2 dump")
+JSONL = CorpusReader("jsonl", lambda s: Path(s).is_file() and s.lower().endswith((".jsonl", ".json")), read_jsonl,
+                     "a .jsonl file")
+READERS: Registry[CorpusReader] = Registry("ladder.corpus_readers", "corpus reader")
 
 
 def detect_format(spec: str) -> str:
-    if spec == "wikipedia":
-        return "wikipedia"
+    for name in READERS.names():
+        if READERS.get(name).detects(spec):
+            return name
+    kinds = ", ".join(r.describe or r.name for _, r in READERS.items())
     p = Path(spec)
     if p.is_dir():
-        if (p / "corpus.jsonl").is_file():
-            return "beir"
-        raise LadderError(f"{p}: a folder without corpus.jsonl; give a BEIR folder, a .jsonl file, a .xml/.xml.bz2 dump, or 'wikipedia'")
+        raise LadderError(f"{p}: a folder without corpus.jsonl; give {kinds}")
     if not p.exists():
-        raise LadderError(f"{p}: no such corpus; give a .jsonl file, a BEIR folder, a .xml/.xml.bz2 dump, or 'wikipedia'")
-    name = p.name.lower()
-    if name.endswith((".xml", ".xml.bz2")):
-        return "mediawiki"
-    if name.endswith((".jsonl", ".json")):
-        return "jsonl"
-    raise LadderError(f"{p}: unknown corpus format; use one of: {', '.join(READERS)} (.jsonl, BEIR folder, .xml/.xml.bz2, 'wikipedia')")
+        raise LadderError(f"{p}: no such corpus; give {kinds}")
+    raise LadderError(f"{p}: unknown corpus format; give {kinds}")
 
 
 def load_corpus(spec: str) -> Iterator[Doc]:
     """Documents of `spec` as {"id", "title", "text"} dicts, streamed in file order."""
-    return READERS[detect_format(str(spec))](str(spec))
+    return READERS.get(detect_format(str(spec))).read(str(spec))
 
 
 def corpus_fingerprint(spec: str) -> list:

@@ -33,6 +33,7 @@ from typing import Callable
 
 from ladder.errors import LadderError
 from ladder.models.base import Message, Model, Usage
+from ladder.registry import Registry
 from ladder.retrieval.hit import Hit
 
 DEFAULT_LLM = "qwen2.5-coder-0.5b"
@@ -313,11 +314,9 @@ def _cross_encoder(arg: str, model: Model | None, **kw) -> Reranker:
     return CrossEncoder(path, **kw)
 
 
-RERANKERS: dict[str, Callable[..., Reranker]] = {
-    "pointwise": _pointwise,
-    "listwise": _listwise,
-    "cross-encoder": _cross_encoder,
-}
+# kind -> factory(arg, model, **options) -> Reranker. Rerankers are plugins: the entry-point group
+# `ladder.rerankers` (pyproject.toml lists the built-ins: pointwise, listwise, cross-encoder).
+RERANKERS: Registry[Callable[..., Reranker]] = Registry("ladder.rerankers", "reranker")
 ALIASES = {"llm": "pointwise", "ce": "cross-encoder"}
 
 
@@ -334,4 +333,4 @@ def load_reranker(spec: str, model: Model | None = None, **options) -> Reranker:
             return _cross_encoder(spec, None, **options)
         raise LadderError(f"unknown reranker '{spec}'; choose one of: {', '.join(RERANKERS)} "
                           f"(as '<kind>' or '<kind>:<model or folder>'), or a cross-encoder folder")
-    return RERANKERS[kind](arg, model, **options)
+    return RERANKERS.get(kind)(arg, model, **options)

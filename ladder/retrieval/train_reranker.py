@@ -201,7 +201,7 @@ def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str =
     The chosen blend's paired gain over the retriever alone, with its 95% bootstrap interval, says
     whether the reranker earns its cost; it is optimistic (the best of the grid on the same queries).
     """
-    from ladder.evaluate import bootstrap_ci
+    from ladder.evaluation import bootstrap_ci
     from ladder.retrieval.ir_metrics import ndcg_at_k
     from ladder.retrieval.rerank import BLENDS
 

@@ -1,29 +1,39 @@
-"""Rungs, cheapest first. Each is `compile(task, model, options) -> Program`.
+"""Rungs, cheapest first. Each is a `RungSpec` record (ladder.rungs.base) whose
+`compile(task, model, options) -> Program` turns a task into a program.
 
-Registered by module path so that `ladder --help` imports none of them.
+Rungs are plugins: the built-ins register through the `ladder.rungs` entry-point
+group like any other package's (pyproject.toml), so `ladder --help` imports none
+of them and the climb asks the record (cost rank, needs a corpus, local weights,
+training), never the rung's name.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
-from ladder.errors import LadderError
+from ladder.registry import Registry
+from ladder.rungs.base import Program, RungSpec
 
-# name -> "module:function"; the order is the climb's cost order.
-RUNGS: dict[str, str] = {
-    "zero-shot": "ladder.rungs.zero_shot:compile",
-    "few-shot": "ladder.rungs.few_shot:compile",
-    "rag": "ladder.rungs.rag:compile",
-    "finetune": "ladder.rungs.finetune:compile",
-    "pretrain": "ladder.rungs.pretrain:compile",
-}
+__all__ = ["RUNGS", "Program", "RungSpec", "get_rung", "rung_names", "rung_spec"]
+
+RUNGS: Registry[RungSpec] = Registry("ladder.rungs", "rung")
 
 
-def get_rung(name: str) -> Callable[..., Any]:
-    if name not in RUNGS:
-        raise LadderError(f"unknown rung '{name}'; choose one of: {', '.join(RUNGS)}")
-    module, func = RUNGS[name].split(":")
-    try:
-        return getattr(importlib.import_module(module), func)
-    except ModuleNotFoundError as e:
-        raise LadderError(f"rung '{name}' needs a missing package ({e.name}); run 'make install'") from None
+def rung_spec(name: str) -> RungSpec:
+    return RUNGS.get(name)
+
+
+def rung_names() -> list[str]:
+    """Every registered rung, cheapest first."""
+    return sorted(RUNGS.names(), key=lambda n: rung_spec(n).cost_rank)
+
+
+def get_rung(name: str) -> Callable[..., Program]:
+    """`compile(task, model, options) -> Program` for a rung, with its options checked."""
+    return rung_spec(name).build
+
+
+def describe(name: str) -> dict[str, Any]:
+    s = rung_spec(name)
+    return {"name": s.name, "cost_rank": s.cost_rank, "needs_corpus": s.needs_corpus,
+            "needs_local_weights": s.needs_local_weights, "trains": s.trains, "summary": s.summary,
+            "options": sorted(s.option_fields())}

@@ -10,9 +10,11 @@ backend answers in free text that is mapped onto the nearest label.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+from ladder.errors import LadderError
 from ladder.models.base import Completion, Message, Model, Usage, pick_choice
 from ladder.task import Example, Task, template_fields
 
@@ -96,3 +98,78 @@ class Program:
 
     def describe(self) -> dict[str, Any]:
         return {"rung": self.rung, "model": self.model.name, **self.config}
+
+
+@dataclass(frozen=True)
+class RungSpec:
+    """What the climb needs to know about a rung, so it never asks for a rung by name.
+
+    `compile(task, model, options) -> Program` builds the program; `options` is a dataclass (or a
+    zero-argument function returning one, for rungs whose options come from a heavy module) whose
+    fields are the options the rung accepts: any other name is refused before anything runs.
+    """
+
+    name: str
+    compile: Callable[..., Program]
+    cost_rank: int  # climbing order: lower is cheaper and is tried first
+    options: Any = None  # dataclass type, or a callable returning one; None: no options
+    needs_corpus: bool = False  # needs the task's `corpus` (retrieval, pretraining)
+    needs_local_weights: bool = False  # needs weights on this machine (training)
+    trains: bool = False  # spends one-time training compute (gets the climb's training budget)
+    summary: str = ""
+
+    def option_fields(self) -> dict[str, Any]:
+        cls = self.options
+        if cls is None:
+            return {}
+        if not dataclasses.is_dataclass(cls):
+            cls = cls()
+        return {f.name: f.type for f in dataclasses.fields(cls)}
+
+    def check_options(self, options: dict[str, Any] | None) -> dict[str, Any]:
+        """The options, checked: unknown names and values of the wrong type are a LadderError.
+
+        >>> from ladder.rungs.zero_shot import RUNG
+        >>> RUNG.check_options({"calibrate": True})
+        {'calibrate': True}
+        >>> RUNG.check_options({"k": 3})
+        Traceback (most recent call last):
+        ...
+        ladder.errors.LadderError: rung 'zero-shot' has no option 'k'; its options are: calibrate
+        """
+        known = self.option_fields()
+        out = {}
+        for name, value in (options or {}).items():
+            key = name.replace("-", "_")
+            if key not in known:
+                names = ", ".join(sorted(known)) or "none"
+                raise LadderError(f"rung '{self.name}' has no option '{name}'; its options are: {names}")
+            out[key] = _checked(self.name, key, value, known[key])
+        return out
+
+    def build(self, task: Task, model: Model, options: dict[str, Any] | None = None) -> Program:
+        return self.compile(task, model, self.check_options(options))
+
+    def why_not(self, task: Task, local_weights: bool) -> str | None:
+        """Why this rung cannot run on the task with a model, or None when it can."""
+        if self.needs_corpus and not task.corpus:
+            return "the task names no corpus"
+        if self.needs_local_weights and not local_weights:
+            return "training needs local weights (a bundled model or a .gguf); see `ladder distill` for API models"
+        return None
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
+                                       "None": (type(None),)}
+
+
+def _checked(rung: str, name: str, value: Any, annotation: Any) -> Any:
+    """`value` if it fits the field's annotation (simple types only; others are trusted)."""
+    parts = [p.strip() for p in str(annotation).split("|")]
+    if not all(p in _TYPES for p in parts):
+        return value
+    allowed = tuple(t for p in parts for t in _TYPES[p])
+    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+    if not ok:
+        raise LadderError(f"rung '{rung}': option '{name}' must be {' or '.join(parts)}, not {value!r}")
+    return float(value) if parts[0] == "float" and isinstance(value, int) else value

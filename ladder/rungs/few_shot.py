@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ladder.errors import LadderError
 from ladder.models.base import Message, Model
-from ladder.rungs.base import Program, demo_turns, system_prompt
+from ladder.rungs.base import Program, RungSpec, demo_turns, system_prompt
 from ladder.task import Example, Task, check_no_leak
 
 
@@ -92,3 +93,15 @@ def _input_fields(task: Task) -> list[str]:
     from ladder.task import template_fields
 
     return template_fields(task.input, task.source, "input")
+
+
+@dataclass
+class Options:
+    k: int | None = None  # demos per prompt; None: 8, or one per label (4-12) for label tasks
+    selector: str | None = None  # fixed, random, balanced, similar; None: balanced for labels, else random
+    seed: int = 0  # seeds the demo draw
+    calibrate: bool = False
+
+
+RUNG = RungSpec("few-shot", compile, cost_rank=20, options=Options,
+                summary="demonstrations from the train split before the input")

@@ -19,7 +19,7 @@ from typing import Any
 
 from ladder.errors import LadderError
 from ladder.models.base import Model
-from ladder.rungs.base import Program
+from ladder.rungs.base import Program, RungSpec
 from ladder.task import Task
 
 
@@ -75,3 +75,16 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
                 "final_loss": result.curve[-1]["loss"] if result.curve else None, "flops": result.flops,
                 "calibrate": calibrate}
     return Program("finetune", task, served, config=describe, one_time=result.usage, list_labels=False)
+
+
+def options() -> type:
+    """The LoRA config's fields (ladder.train.lora.LoraConfig) plus the shared `calibrate`."""
+    from dataclasses import make_dataclass
+
+    from ladder.train.lora import LoraConfig
+
+    return make_dataclass("FinetuneOptions", [("calibrate", "bool", False)], bases=(LoraConfig,))
+
+
+RUNG = RungSpec("finetune", compile, cost_rank=40, options=options, needs_local_weights=True, trains=True,
+                summary="a LoRA adapter trained on the train split")

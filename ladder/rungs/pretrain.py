@@ -31,7 +31,7 @@ from typing import Any
 
 from ladder.errors import LadderError
 from ladder.models.base import Model, Usage
-from ladder.rungs.base import Program
+from ladder.rungs.base import Program, RungSpec
 from ladder.task import Task
 
 RUNG_DEFAULTS = {"steps": 40, "seq_len": 256, "batch_size": 4, "eval_tokens": 8192}
@@ -162,3 +162,18 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
         **program.config,
     }
     return program
+
+
+def options() -> type:
+    """The finetune rung's options, plus PretrainConfig's fields prefixed `pretrain_`."""
+    from dataclasses import make_dataclass
+
+    from ladder.rungs import finetune
+    from ladder.train.pretrain import PretrainConfig
+
+    extra = [(f"pretrain_{f.name}", f.type, None) for f in fields(PretrainConfig) if f.name not in ("out", "base", "params")]
+    return make_dataclass("PretrainOptions", extra, bases=(finetune.options(),))
+
+
+RUNG = RungSpec("pretrain", compile, cost_rank=50, options=options, needs_corpus=True, needs_local_weights=True,
+                trains=True, summary="continued pretraining on the task's corpus, then a LoRA adapter")

@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from ladder.errors import LadderError
 from ladder.models.base import Message, Model, Usage
 from ladder.retrieval.hit import Hit
-from ladder.rungs.base import Program, system_prompt
+from ladder.rungs.base import Program, RungSpec, system_prompt
 from ladder.task import Example, Task
 
 SHINGLE = 8  # words per shingle in the leak check: long enough to be specific, short enough for short inputs
@@ -138,3 +139,19 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
 
         prog.reranker = load_reranker(cfg["rerank"])
     return prog
+
+
+@dataclass
+class Options:
+    k: int = 3  # passages per input
+    method: str = "hybrid"  # hybrid | bm25 | dense
+    rerank: str | None = None  # a reranker spec (see ladder.retrieval.rerank), off by default
+    candidates: int = 20  # retrieved before reranking
+    max_words: int = 120  # per passage in the prompt
+    calibrate: bool = False
+    index: Any = None  # an already opened index (Python callers); default: built from the task's corpus
+    progress: bool = False  # show index-building progress
+
+
+RUNG = RungSpec("rag", compile, cost_rank=30, options=Options, needs_corpus=True,
+                summary="passages retrieved from the task's corpus before the input")

@@ -164,11 +164,10 @@ def distill(task: Task, inputs_file: str | Path, student: str, out: str | Path, 
 
 def _side_by_side(task: Task, cfg: DistillConfig, student: str, result: TrainResult, t_usage: Usage,
                   limit: int | None) -> list[dict[str, Any]]:
-    from ladder.climb import test_sample
-    from ladder.evaluate import evaluate
+    from ladder.evaluation import evaluate
     from ladder.rungs.base import Program
 
-    examples = test_sample(task, limit)
+    examples = task.test_sample(limit)
     rows = []
     programs = [("teacher", str(getattr(cfg.teacher, "name", cfg.teacher)), teacher_program(task, cfg), Usage())]
     if result.gguf is not None:

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from ladder.climb import run_rung
+from ladder.advisor import run_rung
 from ladder.models import load_model
 from ladder.models.bundled import model_path
 from ladder.store import Store

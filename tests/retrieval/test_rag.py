@@ -86,14 +86,17 @@ def test_leak_check():
 
 
 def test_rag_is_registered():
-    from ladder.rungs import get_rung
+    from ladder.rungs import rung_names, rung_spec
 
-    assert get_rung("rag").__module__ == "ladder.rungs.rag"
+    spec = rung_spec("rag")
+    assert spec.compile.__module__ == "ladder.rungs.rag"
+    assert spec.needs_corpus and not spec.trains
+    assert rung_names().index("rag") == rung_names().index("few-shot") + 1
 
 
 @pytest.mark.integration
 def test_rag_with_the_real_model(tmp_path):
-    from ladder.evaluate import evaluate
+    from ladder.evaluation import evaluate
     from ladder.models import load_model
     from ladder.rungs.rag import compile
 

@@ -96,7 +96,7 @@ def test_load_reranker_by_name():
     model = DummyModel()
     assert isinstance(load_reranker("llm", model=model), PointwiseLLM)
     assert isinstance(load_reranker("listwise:whatever", model=model, window=3, step=1), ListwiseLLM)
-    with pytest.raises(LadderError, match="choose one of: pointwise, listwise, cross-encoder"):
+    with pytest.raises(LadderError, match="choose one of: cross-encoder, listwise, pointwise"):
         load_reranker("magic")
     with pytest.raises(LadderError, match="not found"):
         load_reranker("cross-encoder:/nonexistent/ce")

@@ -4,20 +4,19 @@ cheapest row that is good enough.
 """
 from __future__ import annotations
 
-import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from ladder.cost import amortised_per_1k, load_prices, per_1k, usage_cost
 from ladder.errors import LadderError
-from ladder.evaluate import EvalResult, evaluate
+from ladder.evaluation import EvalResult, evaluate
 from ladder.models import is_local, load_model, model_size
-from ladder.rungs import RUNGS, get_rung
+from ladder.rungs import get_rung, rung_names, rung_spec
 from ladder.rungs.base import Program
 from ladder.store import CachedModel, Store, digest
 from ladder.task import Task
 
-PROMPT_RUNGS = ["zero-shot", "few-shot"]
+TRAIN_MINUTES = 10.0  # a climb is a survey: each training rung gets this budget unless told otherwise
 
 
 @dataclass
@@ -60,14 +59,6 @@ class ClimbResult:
                 "skipped": self.skipped}
 
 
-def test_sample(task: Task, limit: int | None, seed: int = 0) -> list[dict]:
-    """A fixed, seeded sample of the test split (all of it without a limit)."""
-    if not limit or limit >= len(task.test):
-        return task.test
-    idx = sorted(random.Random(seed).sample(range(len(task.test)), limit))
-    return [task.test[i] for i in idx]
-
-
 def run_rung(task: Task, rung: str, model_spec: str, *, store: Store, options: dict[str, Any] | None = None,
              limit: int | None = None, concurrency: int = 1, prices: dict[str, Any] | None = None,
              progress: Callable[[int, int], None] | None = None, base_url: str | None = None) -> tuple[Row, EvalResult]:
@@ -75,7 +66,7 @@ def run_rung(task: Task, rung: str, model_spec: str, *, store: Store, options: d
     prices = prices or load_prices(task.prices)
     model = CachedModel(load_model(model_spec, base_url=base_url), store)
     program: Program = get_rung(rung)(task, model, dict(options or {}))
-    examples = test_sample(task, limit)
+    examples = task.test_sample(limit)
     scorer = None
     if task.metric == "judge":
         from ladder.judge import make_judge
@@ -107,45 +98,69 @@ def to_row(task: Task, rung: str, spec: str, model: Any, program: Program, res: 
     )
 
 
-TRAINING_RUNGS = ("finetune", "pretrain")
-CORPUS_RUNGS = ("rag", "pretrain")
-
-
 def plan(models: list[str], rungs: list[str]) -> list[tuple[str, str]]:
-    """(rung, model) pairs in climbing order: rungs by cost, models small -> large."""
-    order = [r for r in RUNGS if r in rungs]
+    """(rung, model) pairs in climbing order: rungs by cost rank, models small -> large."""
+    order = sorted(dict.fromkeys(rungs), key=lambda r: rung_spec(r).cost_rank)
     by_size = sorted(models, key=model_size)
     return [(r, m) for r in order for m in by_size]
 
 
 def why_not(task: Task, rung: str, spec: str) -> str | None:
-    """Why a (rung, model) pair cannot run on this task, or None when it can."""
-    if rung in CORPUS_RUNGS and not task.corpus:
-        return "the task names no corpus"
-    if rung in TRAINING_RUNGS and not is_local(spec):
-        return "training needs local weights (a bundled model or a .gguf); see `ladder distill` for API models"
-    return None
+    """Why a (rung, model) pair cannot run on this task, or None when it can (the rung's record says)."""
+    return rung_spec(rung).why_not(task, is_local(spec))
 
 
-def climb(task: Task, models: list[str], rungs: list[str] | None = None, *, store: Store, all_rows: bool = False,
-          options: dict[str, dict[str, Any]] | None = None, limit: int | None = None, concurrency: int = 1,
-          prices: dict[str, Any] | None = None, on_start: Callable[[str, str, int], Callable[[int, int], None]] | None = None,
+def default_models() -> list[str]:
+    """The bundled chat models that are installed, small to large."""
+    from ladder.models.bundled import DEFAULT_MODELS, is_installed
+
+    found = [m for m in DEFAULT_MODELS if is_installed(m)]
+    if not found:
+        raise LadderError("no models to climb with; install the bundled ones ('make install') or name some "
+                          "(--models, or climb(models=[...]))")
+    return found
+
+
+def rung_options(rungs: list[str], options: dict[str, dict[str, Any]] | None,
+                 train_minutes: float | None) -> dict[str, dict[str, Any]]:
+    """Each rung's options, checked against its record; training rungs get the time budget unless set."""
+    out = {}
+    for r in rungs:
+        opts = dict((options or {}).get(r) or {})
+        if rung_spec(r).trains and train_minutes is not None:
+            opts.setdefault("max_minutes", train_minutes)
+        out[r] = rung_spec(r).check_options(opts)
+    return out
+
+
+def climb(task: Task, models: list[str] | None = None, rungs: list[str] | None = None, *, store: Store | None = None,
+          all_rows: bool = False, options: dict[str, dict[str, Any]] | None = None, limit: int | None = None,
+          train_minutes: float | None = TRAIN_MINUTES, concurrency: int = 4, prices: dict[str, Any] | None = None,
+          on_start: Callable[[str, str, int], Callable[[int, int], None]] | None = None,
           on_row: Callable[[Row], None] | None = None, base_url: str | None = None) -> ClimbResult:
+    """Climb: every registered rung that applies (or `rungs`) across `models` (default: the installed
+    bundled chat models), cheapest first; stop at the first row that reaches the target unless
+    `all_rows`. The same defaults as `ladder climb`.
+    """
+    models = list(models) if models else default_models()
+    rungs = list(rungs) if rungs else rung_names()
+    options = rung_options(rungs, options, train_minutes)
+    store = store if store is not None else Store()
     prices = prices or load_prices(task.prices)
     rows: list[Row] = []
     skipped: list[dict[str, str]] = []
-    for rung, spec in plan(models, rungs or PROMPT_RUNGS):
+    for rung, spec in plan(models, rungs):
         reason = why_not(task, rung, spec)
         if reason:
             skipped.append({"rung": rung, "model": spec, "why": reason})
             continue
-        progress = on_start(rung, spec, len(test_sample(task, limit))) if on_start else None
+        progress = on_start(rung, spec, len(task.test_sample(limit))) if on_start else None
         try:
-            row, _ = run_rung(task, rung, spec, store=store, options=(options or {}).get(rung), limit=limit,
+            row, _ = run_rung(task, rung, spec, store=store, options=options.get(rung), limit=limit,
                               concurrency=concurrency, prices=prices, progress=progress, base_url=base_url)
         except LadderError as e:
-            if rung in PROMPT_RUNGS:  # a bad model or task: nothing later can work either
-                raise
+            if not (rung_spec(rung).trains or rung_spec(rung).needs_corpus):
+                raise  # a prompting rung failed: a bad model or task, so nothing later can work either
             # a higher rung that refuses this task (too little data, memory, a missing package, a leak)
             # must not throw away the rows already measured
             skipped.append({"rung": rung, "model": spec, "why": str(e)})
@@ -155,9 +170,9 @@ def climb(task: Task, models: list[str], rungs: list[str] | None = None, *, stor
             on_row(row)
         if row.meets_target and not all_rows:
             break
-    best, text = recommend(task, rows, unavailable={r for r in RUNGS if all(why_not(task, r, m) for m in models)})
+    best, text = recommend(task, rows, unavailable={r for r in rung_names() if all(why_not(task, r, m) for m in models)})
     info = {"name": task.name, "source": task.source, "metric": task.metric, "target": task.target,
-            "n_test": len(test_sample(task, limit)), "n_train": len(task.train), "fingerprint": task.fingerprint(),
+            "n_test": len(task.test_sample(limit)), "n_train": len(task.train), "fingerprint": task.fingerprint(),
             "requests": task.requests, "prices": {"cpu_hour": prices["cpu_hour"]}}
     return ClimbResult(info, rows, text, best, pretrain_at_scale(models), skipped)
 
@@ -230,7 +245,7 @@ def recommend(task: Task, rows: list[Row], unavailable: set[str] = frozenset()) 
                       f"{best.rung} --model {best.model}`.")
     best = max(rows, key=lambda r: r.score)
     tried = {r.rung for r in rows}
-    nxt = [r for r in RUNGS if r not in tried and r not in unavailable]
+    nxt = [r for r in rung_names() if r not in tried and r not in unavailable]
     hint = f"Climb further: try {', '.join(nxt[:2])}" if nxt else "Try a larger model (e.g. an OpenAI-compatible server)"
     return best, (f"Nothing evaluated reaches the target {task.target}. The best is {fmt(best)}. {hint}, "
                   "add training examples, or revisit the target.")

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ladder.metrics import CORPUS, per_example_fn
+from ladder.metrics import is_corpus_metric, per_example_fn
 from ladder.models.base import Completion, PromptTooLong, Usage
 from ladder.stats import bootstrap_ci  # noqa: F401 (one bootstrap, in ladder.stats; re-exported for old imports)
 from ladder.task import Example
@@ -118,7 +118,7 @@ def evaluate(
                      "score": r["score"], "usage": r["usage"], "error": r.get("error"), "cached": r.get("cached", True)})
     preds = [r["output"] for r in rows]
     refs = [r["expected"] for r in rows]
-    if metric in CORPUS:
+    if is_corpus_metric(metric):
         stat = _macro_f1_indices(preds, refs)
         idx = np.arange(len(rows))
         score = stat(idx)
