@@ -1,0 +1,113 @@
+"""The OpenAI-compatible backend never hangs and never crashes on a bad answer: each case is a real
+server on loopback that stalls, answers garbage or fails, and the call ends in a ModelError naming the URL."""
+import json
+import threading
+
+import pytest
+
+from ladder.errors import InputError, LadderError
+from ladder.models.base import ModelError
+from ladder.models.openai_http import OpenAIModel, default_timeout, parse_completion
+from tests.reliability.http_doubles import answer, raw_server, silent
+
+HELLO = [{"role": "user", "content": "hi"}]
+pytestmark = pytest.mark.timeout(30)  # a hang fails the test instead of holding the suite
+
+
+def test_a_server_that_accepts_and_never_answers_ends_in_the_deadline_naming_the_url():
+    hold = threading.Event()
+    with raw_server(silent(hold)) as url:
+        m = OpenAIModel("m", base_url=url, timeout=0.5)
+        with pytest.raises(ModelError, match=r"did not answer within 0.5 s") as e:
+            m.complete(HELLO)
+        hold.set()
+    assert f"{url}/chat/completions" in str(e.value)
+
+
+def test_a_server_that_trickles_bytes_is_cut_off():
+    hold = threading.Event()
+
+    def trickle(conn):
+        from tests.reliability.http_doubles import read_request
+
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while not hold.wait(0.1):
+            conn.sendall(b" ")
+
+    with raw_server(trickle) as url:
+        with pytest.raises(ModelError, match="did not answer within"):
+            OpenAIModel("m", base_url=url, timeout=0.6).complete(HELLO)
+        hold.set()
+
+
+@pytest.mark.parametrize("body, why", [
+    (b"<html>hello</html>", "not JSON"),
+    (b'{"id": 1}', "without choices"),
+    (b'{"choices": []}', "without choices"),
+    (b'{"choices": [{"message": "x"}]}', "without choices"),
+    (b'[1, 2]', "without choices"),
+    (b'{"choices": [{"message": {"content": 5}}]}', "not text"),
+    (b"\xff\xfe", "not JSON"),
+])
+def test_a_200_that_is_not_a_chat_completion_is_a_model_error_naming_the_url(body, why):
+    with raw_server(answer(200, body)) as url:
+        with pytest.raises(ModelError, match=why) as e:
+            OpenAIModel("m", base_url=url, timeout=5).complete(HELLO)
+    assert f"{url}/chat/completions" in str(e.value)
+
+
+def test_a_good_answer_is_parsed_with_its_usage():
+    body = json.dumps({"choices": [{"message": {"content": " positive "}}],
+                       "usage": {"prompt_tokens": 7, "completion_tokens": 1}}).encode()
+    with raw_server(answer(200, body)) as url:
+        out = OpenAIModel("m", base_url=url, timeout=5).complete(HELLO)
+    assert out.text == "positive" and out.usage.tokens_in == 7 and out.usage.tokens_out == 1
+
+
+def test_retries_are_counted_inside_the_deadline():
+    calls = []
+
+    def busy(conn):
+        from tests.reliability.http_doubles import read_request
+
+        while read_request(conn):
+            calls.append(1)
+            conn.sendall(b"HTTP/1.1 503 X\r\nContent-Length: 4\r\n\r\nbusy")
+
+    with raw_server(busy) as url:
+        # backoff 0.5 s, then 1 s would pass the 1.2 s deadline: two attempts, then the 503 is reported
+        with pytest.raises(ModelError, match="answered 503"):
+            OpenAIModel("m", base_url=url, timeout=1.2).complete(HELLO)
+    assert len(calls) == 2
+
+
+def test_nothing_listening_says_cannot_reach():
+    with raw_server(answer(200, b"{}")) as url:
+        pass  # closed: the port now refuses
+    with pytest.raises(ModelError, match="cannot reach"):
+        OpenAIModel("m", base_url=url, timeout=2, retries=0).complete(HELLO)
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-3", "inf", "nan"])
+def test_a_bad_ladder_timeout_is_an_input_error_naming_the_variable(monkeypatch, raw):
+    monkeypatch.setenv("LADDER_TIMEOUT", raw)
+    with pytest.raises(InputError, match="LADDER_TIMEOUT"):
+        default_timeout()
+
+
+def test_ladder_timeout_sets_the_default(monkeypatch):
+    monkeypatch.setenv("LADDER_TIMEOUT", "2.5")
+    assert OpenAIModel("m", base_url="http://127.0.0.1:9/v1").timeout == 2.5
+    monkeypatch.delenv("LADDER_TIMEOUT")
+    assert OpenAIModel("m", base_url="http://127.0.0.1:9/v1").timeout == 60
+
+
+def test_a_base_url_that_is_not_http_is_refused():
+    with pytest.raises(LadderError, match="--base-url"):
+        OpenAIModel("m", base_url="localhost:8000/v1")
+
+
+def test_parse_completion_names_the_status():
+    with pytest.raises(ModelError, match="u answered 404: nope"):
+        parse_completion(404, b"nope", "u")
