@@ -36,7 +36,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	  $(PIP) download -q --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d build/sdist
 	$(PIP) install -q -e ".[retrieval,train,dev]"
 	$(PIP) install -q --no-deps $(BASE_PACKAGES)
-	$(BIN)/python -m ladder.train.hf install-converters build/sdist/llama_cpp_python-0.3.36.tar.gz
+	$(BIN)/python -m ladder.models.hf install-converters build/sdist/llama_cpp_python-0.3.36.tar.gz
 	touch $@
 
 models-default: $(VENV)/.models-default

@@ -37,7 +37,7 @@ def control_nll(model_dir_or_spec: str, texts: list[str], seq: int, tokens: int,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ladder.train.hf import load_base
+    from ladder.models.hf import load_base
     from ladder.train.pretrain import window_nll
     from ladder.train.pretrain_data import encode_docs
 

@@ -49,7 +49,8 @@ def fixed_pairs(tok, n: int, length: int):
 
 
 def run_ours(model: str, batch: int, length: int, steps: int) -> dict:
-    from ladder.train import hf, lora
+    from ladder.models import hf
+    from ladder.train import lora
 
     _, tok = hf.load_base(model)
     pairs = fixed_pairs(tok, batch * steps, length)
@@ -70,7 +71,7 @@ def run_plain(model: str, batch: int, length: int, steps: int) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from ladder.train import hf
+    from ladder.models import hf
     from ladder.train.lora_data import collate, encode
 
     folder = hf.hf_dir(model)
@@ -105,7 +106,8 @@ def run_interleaved(model: str, batch: int, length: int, steps: int) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from ladder.train import ddp, hf
+    from ladder.models import hf
+    from ladder.train import ddp
     from ladder.train.lora import _step
     from ladder.train.lora_data import collate, encode
 

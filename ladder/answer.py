@@ -18,7 +18,8 @@ from typing import Any
 
 from ladder.citations import check_citations, parse_citations
 from ladder.models.base import Message, Model, Usage
-from ladder.retrieval.hit import Hit
+from ladder.prompts import passages_block
+from ladder.retrieval.hit import Hit, clip_words
 
 DONT_KNOW = "I don't know: the retrieved passages do not answer this question."
 ANSWER_SYSTEM = (
@@ -55,26 +56,6 @@ class Answer:
             "usage": self.usage.to_dict(), "retrieve_seconds": self.retrieve_seconds,
             "rerank_seconds": self.rerank_seconds,
         }
-
-
-def clip_words(text: str, n: int) -> str:
-    words = text.split()
-    return " ".join(words[:n]) + (" ..." if len(words) > n else "")
-
-
-def passages_block(hits: list[Hit], max_words: int = 150) -> str:
-    """Numbered passages inside <passages> tags, one per line group.
-
-    >>> print(passages_block([Hit("a", 1.0, "Rome fell.", "Rome")]))
-    <passages>
-    [1] Rome: Rome fell.
-    </passages>
-    """
-    lines = []
-    for i, h in enumerate(hits, 1):
-        head = f"{h.title}: " if h.title else ""
-        lines.append(f"[{i}] {head}{clip_words(h.text, max_words)}")
-    return "<passages>\n" + "\n\n".join(lines) + "\n</passages>"
 
 
 def _user_turn(question: str, hits: list[Hit], max_words: int) -> Message:

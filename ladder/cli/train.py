@@ -148,7 +148,7 @@ def distill(task_file: str, teacher: str, inputs_file: str, student: str, teache
           --inputs unlabeled.jsonl --student smollm2-135m
     """
     from ladder.task import load_task
-    from ladder.train.distill import DistillConfig, distill as run
+    from ladder.distill import DistillConfig, distill as run
 
     task = load_task(task_file)
     out = out or f"runs/{task.name}-distill-{os.path.basename(str(student)).removesuffix('.gguf')}"

@@ -10,3 +10,13 @@ class Hit:
     score: float
     text: str
     title: str = ""
+
+
+def clip_words(text: str, n: int) -> str:
+    """The first `n` words, with " ..." when some were cut.
+
+    >>> clip_words("one two three", 2)
+    'one two ...'
+    """
+    words = text.split()
+    return " ".join(words[:n]) + (" ..." if len(words) > n else "")

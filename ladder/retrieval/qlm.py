@@ -14,7 +14,7 @@ Two backends score the query tokens, chosen by `backend=`; they agree to ~0.03 n
 
 - `torch` (default: 1.8x the pairs/s of llama.cpp for smollm2-135m on one thread, measured on the
   same 8 SciFact pairs, see docs/retrieval.md): the bundled GGUF dequantized to fp32 once
-  (`ladder.train.hf`), a query's pairs padded into one batch, the vocabulary projection applied
+  (`ladder.models.hf`), a query's pairs padded into one batch, the vocabulary projection applied
   only at the query's positions.
 - `llamacpp`: the GGUF run by llama.cpp. The prompt prefix is evaluated with logits for its last
   position only (llama.cpp reuses the KV cache of the prefix shared with the previous pair: the
@@ -107,7 +107,7 @@ class TorchScorer:
     """Continuation log-probs from the fp32 Hugging Face weights of a bundled model (or an HF folder)."""
 
     def __init__(self, spec: str, batch_size: int = 8, max_tokens: int = 512):
-        from ladder.train.hf import load_base
+        from ladder.models.hf import load_base
 
         self.model, self.tok = load_base(spec)
         self.name, self.batch_size, self.max_tokens = str(spec), batch_size, max_tokens

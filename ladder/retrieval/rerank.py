@@ -34,7 +34,7 @@ from typing import Callable
 from ladder.errors import LadderError
 from ladder.models.base import Message, Model, Usage
 from ladder.registry import Registry
-from ladder.retrieval.hit import Hit
+from ladder.retrieval.hit import Hit, clip_words
 
 DEFAULT_LLM = "qwen2.5-coder-0.5b"
 YES = ("Yes", "yes")
@@ -52,13 +52,8 @@ LISTWISE_SYSTEM = (
 )
 
 
-def _clip_words(text: str, n: int) -> str:
-    words = text.split()
-    return " ".join(words[:n]) + (" ..." if len(words) > n else "")
-
-
 def pointwise_messages(query: str, hit: Hit, max_words: int = 200) -> list[Message]:
-    passage = f"{hit.title}\n{_clip_words(hit.text, max_words)}" if hit.title else _clip_words(hit.text, max_words)
+    passage = f"{hit.title}\n{clip_words(hit.text, max_words)}" if hit.title else clip_words(hit.text, max_words)
     user = (f"Query: {query}\n\n<passage>\n{passage}\n</passage>\n\n"
             "Is the passage relevant to the query? Answer Yes or No.")
     return [{"role": "system", "content": POINTWISE_SYSTEM}, {"role": "user", "content": user}]
@@ -68,7 +63,7 @@ def listwise_messages(query: str, hits: list[Hit], max_words: int = 80) -> list[
     lines = []
     for i, h in enumerate(hits, 1):
         head = f"{h.title}: " if h.title else ""
-        lines.append(f"[{i}] {head}{_clip_words(h.text, max_words)}")
+        lines.append(f"[{i}] {head}{clip_words(h.text, max_words)}")
     user = (f"Query: {query}\n\n<passages>\n" + "\n".join(lines) + "\n</passages>\n\n"
             f"Rank the {len(hits)} passages by relevance to the query. Answer like: [2] > [1] > [3]")
     return [{"role": "system", "content": LISTWISE_SYSTEM}, {"role": "user", "content": user}]

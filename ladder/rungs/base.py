@@ -16,37 +16,13 @@ from typing import Any, Callable
 
 from ladder.errors import LadderError
 from ladder.models.base import Completion, Message, Model, Usage, pick_choice
+from ladder.prompts import system_prompt
 from ladder.task import Example, Task, template_fields
 
 LABEL_MAX_TOKENS = 16
 # Contextual calibration (Zhao et al., 2021): small models carry a strong prior for some labels
 # whatever the input; the label scores of these content-free inputs estimate that prior.
 CONTENT_FREE = ["N/A", "", "[MASK]"]
-
-
-def system_prompt(task: Task, list_labels: bool = True) -> str:
-    """The instruction, plus the allowed answers when the task has a label set.
-
-    A fine-tuned model learns the labels from its training answers, so its prompt leaves the
-    list out (`list_labels=False`): on banking77 (77 labels) that cut the longest training
-    example from 680 tokens to 128. Label scoring still restricts the answer.
-    """
-    text = task.instruction.strip()
-    if task.labels:
-        if list_labels:
-            text += "\nAnswer with exactly one of: " + ", ".join(task.labels) + "."
-    else:
-        text += "\nAnswer with the output only."
-    return text
-
-
-def demo_turns(task: Task, demos: list[Example]) -> list[Message]:
-    """Few-shot demonstrations as prior user/assistant turns (a shared, cacheable prefix)."""
-    turns: list[Message] = []
-    for ex in demos:
-        turns.append({"role": "user", "content": task.render(ex)})
-        turns.append({"role": "assistant", "content": task.answer(ex)})
-    return turns
 
 
 @dataclass

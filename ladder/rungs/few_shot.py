@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 from ladder.errors import LadderError
 from ladder.models.base import Message, Model
-from ladder.rungs.base import Program, RungSpec, demo_turns, system_prompt
+from ladder.prompts import demo_turns, system_prompt
+from ladder.rungs.base import Program, RungSpec
 from ladder.task import Example, Task, check_no_leak
 
 
@@ -86,6 +87,25 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
     else:
         names = ", ".join([*SELECTORS, *PER_INPUT_SELECTORS])
         raise LadderError(f"unknown selector '{selector}'; choose one of: {names}")
+    return prog
+
+
+def save_state(program: Program) -> dict[str, Any]:
+    """What a saved program needs beyond task and config (ladder.saved): the chosen demos, or for a
+    per-input selector the train split it picks from (stored as the saved task's train)."""
+    if getattr(program, "pick", None) is not None:
+        return {"demos": [], "train": program.task.train}
+    return {"demos": list(program.demos)}
+
+
+def restore(task: Task, model: Model, config: dict[str, Any], state: dict[str, Any], verify: bool = True) -> Program:
+    """The program `save_state` described: the same demos in the same order (nothing is re-drawn)."""
+    prog = FewShot("few-shot", task, model, config=config)
+    prog.demos = list(state.get("demos") or [])
+    if config.get("selector") in PER_INPUT_SELECTORS:
+        from ladder.retrieval.similar import similar_selector
+
+        prog.pick = similar_selector(task, int(config["k"]))
     return prog
 
 

@@ -42,7 +42,7 @@ PROMPT = "instruction-without-label-list"  # part of the adapter key: adapters t
 
 def adapter_dir(task: Task, spec: str, config: Any) -> Any:
     from ladder.home import ladder_home
-    from ladder.train.hf import resolve_base
+    from ladder.models.hf import resolve_base
 
     ref = resolve_base(spec)
     key = hashlib.sha256(json.dumps([task.fingerprint(), ref.fingerprint, asdict(config), PROMPT], sort_keys=True,

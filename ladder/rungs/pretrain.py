@@ -79,7 +79,7 @@ def _pretrain_config(out: Path, base: str, options: dict[str, Any]):
 def continued_base(task: Task, spec: str, options: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     """Continued-pretrain `spec` on the task's corpus (cached); returns (gguf path, result dict)."""
     from ladder.home import ladder_home
-    from ladder.train.hf import resolve_base
+    from ladder.models.hf import resolve_base
     from ladder.train.pretrain import pretrain
     from ladder.train.pretrain_data import load_texts
 

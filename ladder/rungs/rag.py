@@ -20,12 +20,14 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ladder.errors import LadderError
 from ladder.models.base import Message, Model, Usage
 from ladder.retrieval.hit import Hit
-from ladder.rungs.base import Program, RungSpec, system_prompt
+from ladder.prompts import passages_block, system_prompt
+from ladder.rungs.base import Program, RungSpec
 from ladder.task import Example, Task
 
 SHINGLE = 8  # words per shingle in the leak check: long enough to be specific, short enough for short inputs
@@ -69,15 +71,6 @@ def leaked_inputs(passages: list[str], inputs: list[str], threshold: float = 0.9
         if sum(s in corpus for s in sh) >= threshold * len(sh):
             out.append(i)
     return out
-
-
-def passages_block(hits: list[Hit], max_words: int) -> str:
-    lines = []
-    for i, h in enumerate(hits, 1):
-        words = h.text.split()
-        text = " ".join(words[:max_words]) + (" ..." if len(words) > max_words else "")
-        lines.append(f"[{i}] {h.title + ': ' if h.title else ''}{text}")
-    return "<passages>\n" + "\n\n".join(lines) + "\n</passages>"
 
 
 class RAG(Program):
@@ -138,6 +131,39 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
         from ladder.retrieval.rerank import load_reranker
 
         prog.reranker = load_reranker(cfg["rerank"])
+    return prog
+
+
+def save_state(program: Program) -> dict[str, Any]:
+    """The index a saved program reads (ladder.saved): its folder and its manifest's SHA-256."""
+    from ladder.manifest import sha256_path
+
+    path = getattr(program.index, "path", None)
+    if path is None:
+        raise LadderError("this rag program's index exists only in memory, so it cannot be saved; build it on disk "
+                          "with 'ladder index' (or give the task a corpus) and compile again")
+    return {"index": {"path": str(Path(path).resolve()), "manifest_sha256": sha256_path(Path(path) / "manifest.json")}}
+
+
+def restore(task: Task, model: Model, config: dict[str, Any], state: dict[str, Any], verify: bool = True) -> Program:
+    """The saved program over the same index folder (refused if the index changed, unless not `verify`)."""
+    from ladder.manifest import sha256_path
+    from ladder.retrieval.index import Index
+
+    ref = state.get("index") or {}
+    path = Path(ref.get("path", ""))
+    if not (path / "manifest.json").is_file():
+        raise LadderError(f"the saved rag program reads the index at {path}, which is gone; rebuild it there with "
+                          "'ladder index' or save the program again")
+    if verify and sha256_path(path / "manifest.json") != ref.get("manifest_sha256"):
+        raise LadderError(f"the index at {path} changed since the program was saved (its manifest differs); "
+                          "save the program again, or pass --no-verify to use it anyway")
+    prog = RAG("rag", task, model, config=config)
+    prog.index = Index.load(path)
+    if config.get("rerank"):
+        from ladder.retrieval.rerank import load_reranker
+
+        prog.reranker = load_reranker(config["rerank"])
     return prog
 
 

@@ -3,7 +3,7 @@
     result = finetune(task, "smollm2-135m", "runs/ft1")          # a Task's train split
     result = train(pairs, "smollm2-135m", "runs/ft1", LoraConfig(epochs=2))  # any (prompt, answer) pairs
 
-The base comes from the bundled GGUF (ladder.train.hf), the adapter is trained with
+The base comes from the bundled GGUF (ladder.models.hf), the adapter is trained with
 peft, then saved twice: as a PEFT folder (`adapter/`) and as a GGUF LoRA
 (`adapter.gguf`) that llama.cpp applies on top of the same GGUF at inference.
 Next to them: `run.json` (config, cost: wall/CPU seconds, tokens, FLOPs) and
@@ -27,10 +27,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ladder.errors import LadderError
+from ladder.models import hf
 from ladder.models.base import Usage
 from ladder.task import Task, check_no_leak, template_fields
-from ladder.train import ddp, hf, memory
-from ladder.train.lora_data import IGNORE, Pair, batches, check_data, collate, encode, fit_epochs, task_pairs
+from ladder.train import ddp, memory
+from ladder.train.lora_data import (
+    IGNORE,
+    Pair,
+    batches,
+    check_data,
+    collate,
+    encode,
+    fit_epochs,
+    task_pairs,
+)
 
 RUN_VERSION = 1
 
@@ -373,7 +383,13 @@ class _Progress:
     def __init__(self, total: int, enabled: bool, done: int = 0):
         self.p = None
         if enabled:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self.p = Progress(TextColumn("fine-tuning"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                               TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"),
@@ -393,4 +409,9 @@ class _Progress:
 
 # ----------------------------------------------------------------- files
 
-from ladder.train.lora_files import _ckpt_dir, _load_checkpoint, _save_checkpoint, _write_run  # noqa: E402
+from ladder.train.lora_files import (  # noqa: E402
+    _ckpt_dir,
+    _load_checkpoint,
+    _save_checkpoint,
+    _write_run,
+)

@@ -14,6 +14,7 @@ from typing import Any
 
 from ladder.errors import LadderError
 from ladder.models.base import Message
+from ladder.prompts import system_prompt
 from ladder.task import Example, Task
 
 IGNORE = -100  # label id that cross-entropy skips (prompt and padding tokens)
@@ -27,8 +28,6 @@ class Pair:
 
 
 def task_pairs(task: Task, examples: list[Example], split: str = "train") -> list[Pair]:
-    from ladder.rungs.base import system_prompt
-
     system = system_prompt(task, list_labels=False)
     return [
         Pair([{"role": "system", "content": system}, {"role": "user", "content": task.render(ex)}],
@@ -39,7 +38,7 @@ def task_pairs(task: Task, examples: list[Example], split: str = "train") -> lis
 
 def encode(tokenizer: Any, pair: Pair) -> tuple[list[int], list[int]]:
     """(input_ids, labels): labels are IGNORE on the prompt, the answer ids (+ end of turn) after it."""
-    from ladder.train.hf import chat_ids
+    from ladder.models.hf import chat_ids
 
     prompt = chat_ids(tokenizer, pair.messages, add_generation_prompt=True)
     full = chat_ids(tokenizer, pair.messages + [{"role": "assistant", "content": pair.answer}],

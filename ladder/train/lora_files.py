@@ -95,7 +95,7 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _write_run(result: Any, model: Any, ref: Any, export_gguf: bool) -> None:
     """Adapter folder, GGUF LoRA (when the base has a GGUF), loss curve, and run.json last."""
-    from ladder.train import hf
+    from ladder.models import hf
 
     out: Path = result.out
     out.mkdir(parents=True, exist_ok=True)

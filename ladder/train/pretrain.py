@@ -218,7 +218,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
     else:
         from transformers import AutoConfig
 
-        from ladder.train.hf import hf_dir
+        from ladder.models.hf import hf_dir
 
         hc = AutoConfig.from_pretrained(str(hf_dir(cfg.base)))
         hc = getattr(hc, "text_config", hc)
@@ -237,7 +237,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
         forward = model
         bos = None  # every document starts with END already; llama.cpp adds END as BOS when serving
     else:
-        from ladder.train.hf import load_base
+        from ladder.models.hf import load_base
 
         model, hf_tok = load_base(cfg.base)
         n_params = sum(p.numel() for p in model.parameters())
@@ -319,7 +319,7 @@ def pretrain(corpus: str | Path, cfg: PretrainConfig,
 
             export_gguf(model, tok, gguf_path, name=out.name)
     else:
-        from ladder.train.hf import export_gguf, save_hf
+        from ladder.models.hf import export_gguf, save_hf
 
         save_hf(model, hf_tok, model_dir)
         if cfg.export:

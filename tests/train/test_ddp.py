@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("peft")
 
-from ladder.train import hf  # noqa: E402
+from ladder.models import hf  # noqa: E402
 from ladder.train.ddp import World, shard  # noqa: E402
 
 WORDS = ["red apple", "green pear", "ripe plum", "sweet fig", "fresh lime", "sour lemon", "dry date", "wet grape",

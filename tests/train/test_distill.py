@@ -10,8 +10,8 @@ from ladder.errors import LadderError  # noqa: E402
 from ladder.rungs.base import Program  # noqa: E402
 from ladder.task import Task  # noqa: E402
 from ladder.testing import DummyModel  # noqa: E402
-from ladder.train import hf  # noqa: E402
-from ladder.train.distill import DistillConfig, distill, label_one  # noqa: E402
+from ladder.models import hf  # noqa: E402
+from ladder.distill import DistillConfig, distill, label_one  # noqa: E402
 from ladder.train.lora import LoraConfig  # noqa: E402
 
 FRUIT = ["red apple", "green pear", "ripe plum", "sweet fig", "fresh lime", "sour lemon", "dry date", "wet grape"]

@@ -7,7 +7,8 @@ pytest.importorskip("peft")
 
 from ladder.errors import LadderError  # noqa: E402
 from ladder.task import Task  # noqa: E402
-from ladder.train import hf, lora  # noqa: E402
+from ladder.models import hf  # noqa: E402
+from ladder.train import lora  # noqa: E402
 from ladder.train.lora_data import IGNORE, Pair, encode, fit_epochs  # noqa: E402
 from ladder.train.memory import estimate  # noqa: E402
 
@@ -198,7 +199,8 @@ def test_answer_only_logits_give_the_full_loss(tiny):
 
 
 def test_fine_tuning_prompts_leave_out_the_label_list():
-    from ladder.rungs.base import Program, system_prompt
+    from ladder.prompts import system_prompt
+    from ladder.rungs.base import Program
     from ladder.testing import DummyModel
     from ladder.train.lora_data import task_pairs
 

@@ -20,7 +20,7 @@ def first_token_logprobs(model, tok, messages, labels):
     when the labels differ at their first token."""
     import torch
 
-    from ladder.train.hf import chat_ids
+    from ladder.models.hf import chat_ids
 
     ids = torch.tensor([chat_ids(tok, messages, add_generation_prompt=True)])
     with torch.no_grad():
@@ -36,7 +36,7 @@ def test_finetune_rung_trains_serves_through_llamacpp_and_reuses_the_adapter(sen
     from ladder.models import load_model
     from ladder.rungs import get_rung
     from ladder.task import load_task
-    from ladder.train import hf
+    from ladder.models import hf
 
     task = load_task(sentiment_task)
     compile_ = get_rung("finetune")

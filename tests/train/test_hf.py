@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("transformers")
 
 from ladder.errors import LadderError  # noqa: E402
-from ladder.train import hf  # noqa: E402
+from ladder.models import hf  # noqa: E402
 
 PREFIX = f"llama_cpp_python-{hf.LLAMA_CPP_VERSION}/vendor/llama.cpp/"
 

@@ -23,7 +23,7 @@ API (shared by the fine-tuning and pretraining code):
   the `conversion/` package and the matching `gguf-py/`) into the venv,
   `<sys.prefix>/share/ladder/llama.cpp-<version>/` (else `$LADDER_HOME/tools/...`;
   `$LADDER_CONVERTERS` overrides both). `make install` runs
-  `python -m ladder.train.hf install-converters <sdist.tar.gz>`; without an sdist it runs
+  `python -m ladder.models.hf install-converters <sdist.tar.gz>`; without an sdist it runs
   `pip download` of the pinned version itself (PyPI only), also done on first use.
 """
 from __future__ import annotations
@@ -238,7 +238,7 @@ def converters_dir(install: bool = True) -> Path:
     if os.environ.get("LADDER_CONVERTERS") or not install:
         raise LadderError(
             f"llama.cpp convert scripts not found in {' or '.join(map(str, places))}; run "
-            "'python -m ladder.train.hf install-converters' (make install does it)"
+            "'python -m ladder.models.hf install-converters' (make install does it)"
         )
     return install_converters(None)
 
@@ -263,7 +263,7 @@ def install_converters(sdist: str | os.PathLike | None, dest: str | os.PathLike 
             if r.returncode != 0 or not found:
                 raise LadderError(
                     f"could not download the llama-cpp-python {LLAMA_CPP_VERSION} sdist ({r.stderr.strip()[-200:]}); "
-                    f"download it and run 'python -m ladder.train.hf install-converters PATH.tar.gz'"
+                    f"download it and run 'python -m ladder.models.hf install-converters PATH.tar.gz'"
                 )
             sdist = found[0]
         sdist = Path(sdist)
@@ -334,10 +334,10 @@ def export_lora_gguf(adapter_dir: str | os.PathLike, base_hf_dir: str | os.PathL
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ladder.train.hf install-converters [SDIST]` (run by `make install`)."""
+    """`python -m ladder.models.hf install-converters [SDIST]` (run by `make install`)."""
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] != "install-converters" or len(args) > 2:
-        print("usage: python -m ladder.train.hf install-converters [llama_cpp_python-0.3.36.tar.gz]", file=sys.stderr)
+        print("usage: python -m ladder.models.hf install-converters [llama_cpp_python-0.3.36.tar.gz]", file=sys.stderr)
         return 2
     try:
         print(install_converters(args[1] if len(args) == 2 else None))
