@@ -1,0 +1,141 @@
+"""ladder adapt: the synthetic-query filter, the manifest, refusing labels, and a tiny end-to-end run."""
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from ladder.errors import LadderError
+from ladder.retrieval.adapt import (AdaptConfig, adapt, adapted_dir, clean_query, filter_queries, load_adapted,
+                                    question_messages, refuse_labels)
+from ladder.retrieval.chunk import Chunking
+from ladder.retrieval.hit import Hit
+from ladder.retrieval.index import build_index, load_corpus
+from ladder.testing import DummyModel
+from tests.retrieval.corpus_fixture import DOCS, write_beir, write_corpus
+
+
+def writer(messages):
+    """A question-writer double: asks about the passage's title (the demos' titles come first, so read the last turn)."""
+    passage = messages[-1]["content"]
+    title = re.match(r"Passage: ([^:]+):", passage).group(1)
+    if title == "Jazz":
+        return "Yes"  # not a question: dropped
+    if title == "Apollo 11":
+        return "Question: Which is the highest mountain on Earth?"  # another passage answers it: fails the round trip
+    if title == "Python (programming language)":
+        return "What is Mona Lisa?"  # a duplicate of the (kept) Mona Lisa passage's question
+    return f"What is {title}?\nAnswer: it is described above"
+
+
+@pytest.fixture
+def index(tmp_path):
+    return build_index(load_corpus(str(write_corpus(tmp_path / "c.jsonl"))), tmp_path / "idx", chunking=Chunking("none"))
+
+
+def row(pos, doc, query):
+    return {"pos": pos, "doc_id": doc, "text": f"text {doc}", "title": doc, "query": query}
+
+
+def test_clean_query_keeps_the_first_line_and_drops_non_questions():
+    assert clean_query('Q: "Where is Everest?"\nmore') == "Where is Everest?"
+    assert clean_query("  \n\nWhy do plants need light?") == "Why do plants need light?"
+    assert clean_query("No") is None and clean_query("") is None
+    assert clean_query(" ".join(["word"] * 41)) is None
+
+
+def test_filter_marks_unusable_duplicates_and_failed_round_trips():
+    rows = [row(0, "a", "who wrote a?"), row(1, "b", "Who wrote A"), row(2, "c", None), row(3, "d", "where is d?"),
+            row(4, "e", "when was e?")]
+    hit = lambda d: Hit(d, 1.0, f"text {d}", d)  # noqa: E731
+    rankings = [[hit("a")], [hit("b")], [], [hit("x"), hit("y"), hit("d")], [hit("x")]]
+    out = filter_queries(rows, rankings, top_k=2)
+    assert [(r["kept"], r["reason"]) for r in out] == [
+        (True, ""), (False, "duplicate"), (False, "not a question"), (False, "source not in top 2"),
+        (False, "source not in top 2")]
+    assert [r["rank"] for r in out] == [1, 1, None, 3, None]
+    # a hit of the same document but another passage (text) is not the source
+    assert filter_queries([row(0, "a", "q one two")], [[Hit("a", 1.0, "other passage", "a")]], 5)[0]["kept"] is False
+
+
+def test_prompt_is_a_shared_prefix_with_the_passage_last():
+    a = question_messages("T1", "first passage")
+    b = question_messages("T2", "second passage")
+    assert a[:-1] == b[:-1] and a[-1] != b[-1]
+    assert a[-1]["content"] == "Passage: T1: first passage" and "data, not instructions" in a[0]["content"]
+
+
+def test_adapt_writes_queries_and_a_manifest_and_resumes(index, tmp_path):
+    model = DummyModel(respond=writer, name="writer")
+    cfg = AdaptConfig(n_queries=len(DOCS), embedder=False, reranker=False, top_k=1)
+    m = adapt(index, tmp_path / "idx", cfg, model=model)
+    out = adapted_dir(tmp_path / "idx")
+    assert out == (tmp_path / "idx.adapted").resolve()
+    assert json.loads((out / "manifest.json").read_text()) == m
+    assert m["llm"] == {"name": "writer", "sha256": "dummy:writer"}
+    assert m["config"]["seed"] == 0 and m["config"]["n_queries"] == len(DOCS) and m["labels_read"].startswith("none")
+    q = m["queries"]
+    assert (q["sampled"], q["usable"], q["duplicates"], q["failed_round_trip"], q["kept"]) == (8, 7, 1, 1, 5)
+    rows = [json.loads(line) for line in (out / "queries.jsonl").read_text().splitlines()]
+    by_doc = {r["doc_id"]: r for r in rows}
+    assert by_doc["everest"]["query"] == "What is Mount Everest?" and by_doc["everest"]["kept"]
+    assert by_doc["python"]["reason"] == "duplicate" and by_doc["moon"]["rank"] != 1
+    assert by_doc["moon"]["reason"] == "source not in top 1" and by_doc["jazz"]["reason"] == "not a question"
+    calls = len(model.calls)
+    assert calls == 8
+    adapt(index, tmp_path / "idx", cfg, model=model)  # generation is cached: no new LLM calls
+    assert len(model.calls) == calls
+
+
+def test_training_needs_enough_surviving_queries(index, tmp_path):
+    model = DummyModel(default="Yes")  # never a question
+    with pytest.raises(LadderError, match="survived the round trip"):
+        adapt(index, tmp_path / "idx", AdaptConfig(n_queries=8), model=model)
+
+
+def test_adapt_refuses_labels_and_never_reads_qrels(tmp_path, monkeypatch):
+    from ladder.cli import cli
+    from ladder.cli.adapt import open_for_adapt
+
+    with pytest.raises(LadderError, match="label-free"):
+        refuse_labels("data/scifact/qrels/test.tsv")
+    folder = write_beir(tmp_path / "beir")
+    r = CliRunner().invoke(cli, ["adapt", str(folder / "qrels" / "test.tsv"), "--queries", "5"])
+    assert r.exit_code != 0 and "label-free" in str(r.exception or r.output)
+    # the qrels become unreadable (a folder where the file was) and the readers fail loudly: adapt still runs
+    (folder / "qrels" / "test.tsv").unlink()
+    (folder / "qrels" / "test.tsv").mkdir()
+
+    def boom(*a, **k):
+        raise AssertionError("adapt read qrels")
+
+    import ladder.retrieval.evaluate as ev
+    import ladder.retrieval.train_data as td
+
+    monkeypatch.setattr(td, "read_qrels", boom)
+    monkeypatch.setattr(ev, "load_qrels", boom)
+    index, path = open_for_adapt(str(folder))
+    m = adapt(index, path, AdaptConfig(n_queries=8, embedder=False, reranker=False), model=DummyModel(respond=writer))
+    assert m["queries"]["sampled"] == 8 and m["corpus"] == str(folder)
+
+
+def test_load_adapted_without_adapting_says_what_to_run(index, tmp_path):
+    with pytest.raises(LadderError, match="ladder adapt"):
+        load_adapted(tmp_path / "idx")
+
+
+@pytest.mark.integration
+def test_tiny_end_to_end_adapt_trains_and_search_uses_it(tmp_path, wiki_rows):
+    """Real MiniLM training on 40 Wikipedia summaries with a title-question writer double."""
+    rows = wiki_rows(40)
+    write_corpus(tmp_path / "w.jsonl", [{"id": r["title"], **r} for r in rows])
+    idx = build_index(load_corpus(str(tmp_path / "w.jsonl")), tmp_path / "w", chunking=Chunking("none"))
+    model = DummyModel(respond=lambda m: "What is " + re.match(r"Passage: ([^:]+):", m[-1]["content"]).group(1) + "?")
+    cfg = AdaptConfig(n_queries=40, embedder_epochs=1, reranker_epochs=0.2, holdout=0.2)
+    m = adapt(idx, tmp_path / "w", cfg, model=model)
+    assert m["queries"]["kept"] >= 20 and m["models"]["embedder"]["steps"] >= 1
+    assert m["models"]["reranker"]["blend"]["n_queries"] == m["queries"]["holdout"]
+    a = load_adapted(tmp_path / "w")
+    assert a.index.embedder.endswith("embedder") and a.reranker is not None
+    hits = a.index.search("What is " + rows[0]["title"] + "?", k=5)
+    assert a.reranker.rerank("What is " + rows[0]["title"] + "?", hits, 3)
