@@ -4,7 +4,9 @@ cheapest row that is good enough.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 from ladder.cost import amortised_per_1k, load_prices, per_1k, usage_cost
@@ -52,17 +54,31 @@ class ClimbResult:
     best: Row | None
     pretrain_at_scale: dict[str, Any] | None = None
     skipped: list[dict[str, str]] = field(default_factory=list)  # (rung, model) pairs that cannot apply, and why
+    verdict: dict[str, Any] | None = None  # ladder.verdict.Verdict.to_dict(): paired tests, costs, Pareto front
+    not_run: list[dict[str, str]] = field(default_factory=list)  # pairs a budget stopped before they ran
+    run_dir: str | None = None  # runs/<id>/ when the climb wrote one
+    best_index: int | None = None
+    evals: list[EvalResult] = field(default_factory=list, repr=False)  # per row, with every prediction
+    programs: list[Program] = field(default_factory=list, repr=False)  # per row, to save or serve
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "rows": [asdict(r) for r in self.rows], "recommendation": self.recommendation,
-                "best": asdict(self.best) if self.best else None, "pretrain_at_scale": self.pretrain_at_scale,
-                "skipped": self.skipped}
+                "best": asdict(self.best) if self.best else None, "best_index": self.best_index,
+                "verdict": self.verdict, "pretrain_at_scale": self.pretrain_at_scale,
+                "skipped": self.skipped, "not_run": self.not_run, "run_dir": self.run_dir}
 
 
-def run_rung(task: Task, rung: str, model_spec: str, *, store: Store, options: dict[str, Any] | None = None,
-             limit: int | None = None, concurrency: int = 1, prices: dict[str, Any] | None = None,
-             progress: Callable[[int, int], None] | None = None, base_url: str | None = None) -> tuple[Row, EvalResult]:
+def run_rung(task: Task, rung: str, model_spec: str, **kw: Any) -> tuple[Row, EvalResult]:
     """Compile one rung with one model, evaluate it on the (sampled) test split, and cost it."""
+    row, res, _ = run_program(task, rung, model_spec, **kw)
+    return row, res
+
+
+def run_program(task: Task, rung: str, model_spec: str, *, store: Store, options: dict[str, Any] | None = None,
+                limit: int | None = None, concurrency: int = 1, prices: dict[str, Any] | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                base_url: str | None = None) -> tuple[Row, EvalResult, Program]:
+    """run_rung, also handing back the compiled program (to save it in the run directory)."""
     prices = prices or load_prices(task.prices)
     model = CachedModel(load_model(model_spec, base_url=base_url), store)
     program: Program = get_rung(rung)(task, model, dict(options or {}))
@@ -80,7 +96,7 @@ def run_rung(task: Task, rung: str, model_spec: str, *, store: Store, options: d
                    scorer=scorer)
     row = to_row(task, rung, model_spec, model, program, res, prices)
     store.finish_run(run_key, asdict(row))
-    return row, res
+    return row, res, program
 
 
 def to_row(task: Task, rung: str, spec: str, model: Any, program: Program, res: EvalResult,
@@ -137,10 +153,20 @@ def climb(task: Task, models: list[str] | None = None, rungs: list[str] | None =
           all_rows: bool = False, options: dict[str, dict[str, Any]] | None = None, limit: int | None = None,
           train_minutes: float | None = TRAIN_MINUTES, concurrency: int = 4, prices: dict[str, Any] | None = None,
           on_start: Callable[[str, str, int], Callable[[int, int], None]] | None = None,
-          on_row: Callable[[Row], None] | None = None, base_url: str | None = None) -> ClimbResult:
+          on_row: Callable[[Row], None] | None = None, base_url: str | None = None,
+          volume: float | None = None, meets: str = "lower", horizon_months: int | None = None,
+          budget_minutes: float | None = None, budget_usd: float | None = None,
+          runs_dir: str | Path | None = None, task_file: str | None = None) -> ClimbResult:
     """Climb: every registered rung that applies (or `rungs`) across `models` (default: the installed
     bundled chat models), cheapest first; stop at the first row that reaches the target unless
-    `all_rows`. The same defaults as `ladder climb`.
+    `all_rows`. The same defaults as `ladder climb`, except that the library writes a run directory
+    only when given `runs_dir` (the CLI passes runs/).
+
+    The verdict (ladder.verdict) prices rows at `volume` requests/month (default: the task's
+    `requests`), amortising one-time costs over `horizon_months` (12); "meets the target" is by the
+    interval's lower bound (`meets="lower"`) or the mean (`"mean"`). `budget_minutes` / `budget_usd`
+    stop the climb between rows (USD = each row's running cost over its test sample plus its
+    one-time cost); the pairs left are listed in `not_run`.
     """
     models = list(models) if models else default_models()
     rungs = list(rungs) if rungs else rung_names()
@@ -149,15 +175,24 @@ def climb(task: Task, models: list[str] | None = None, rungs: list[str] | None =
     prices = prices or load_prices(task.prices)
     rows: list[Row] = []
     skipped: list[dict[str, str]] = []
+    not_run: list[dict[str, str]] = []
+    evals: list[EvalResult] = []
+    programs: list[Program] = []
+    started, spent = time.monotonic(), 0.0
     for rung, spec in plan(models, rungs):
+        over = over_budget(time.monotonic() - started, spent, budget_minutes, budget_usd)
+        if over:
+            not_run.append({"rung": rung, "model": spec, "why": over})
+            continue
         reason = why_not(task, rung, spec)
         if reason:
             skipped.append({"rung": rung, "model": spec, "why": reason})
             continue
         progress = on_start(rung, spec, len(task.test_sample(limit))) if on_start else None
         try:
-            row, _ = run_rung(task, rung, spec, store=store, options=options.get(rung), limit=limit,
-                              concurrency=concurrency, prices=prices, progress=progress, base_url=base_url)
+            row, res, program = run_program(task, rung, spec, store=store, options=options.get(rung), limit=limit,
+                                            concurrency=concurrency, prices=prices, progress=progress,
+                                            base_url=base_url)
         except LadderError as e:
             if not (rung_spec(rung).trains or rung_spec(rung).needs_corpus):
                 raise  # a prompting rung failed: a bad model or task, so nothing later can work either
@@ -166,15 +201,48 @@ def climb(task: Task, models: list[str] | None = None, rungs: list[str] | None =
             skipped.append({"rung": rung, "model": spec, "why": str(e)})
             continue
         rows.append(row)
+        evals.append(res)
+        programs.append(program)
+        spent += (row.cost_per_1k or 0.0) * row.n / 1000 + row.one_time_cost
         if on_row:
             on_row(row)
-        if row.meets_target and not all_rows:
+        if reaches(row, task.target, meets) and not all_rows:
             break
-    best, text = recommend(task, rows, unavailable={r for r in rung_names() if all(why_not(task, r, m) for m in models)})
+    volume = volume if volume is not None else (task.requests or None)
+    best, text, v = recommend(task, rows, unavailable={r for r in rung_names() if all(why_not(task, r, m) for m in models)},
+                              predictions=[e.rows for e in evals], volume=volume, meets=meets,
+                              horizon_months=horizon_months)
     info = {"name": task.name, "source": task.source, "metric": task.metric, "target": task.target,
             "n_test": len(task.test_sample(limit)), "n_train": len(task.train), "fingerprint": task.fingerprint(),
-            "requests": task.requests, "prices": {"cpu_hour": prices["cpu_hour"]}}
-    return ClimbResult(info, rows, text, best, pretrain_at_scale(models), skipped)
+            "requests": task.requests, "volume_per_month": volume, "prices": {"cpu_hour": prices["cpu_hour"]}}
+    result = ClimbResult(info, rows, text, best, pretrain_at_scale(models), skipped, verdict=v.to_dict() if v else None,
+                         not_run=not_run, best_index=v.best if v else None, evals=evals, programs=programs)
+    if runs_dir is not None:
+        from ladder.rundir import write_run
+
+        result.run_dir = str(write_run(runs_dir, result.to_dict(), [e.rows for e in evals], programs,
+                                       task_file=task_file, best=result.best_index))
+    return result
+
+
+def reaches(row: Row, target: float | None, meets: str = "lower") -> bool:
+    """Does the row meet the target, by its interval's lower bound or by its mean?"""
+    return target is not None and (row.ci_low if meets == "lower" else row.score) >= target
+
+
+def over_budget(elapsed: float, spent: float, minutes: float | None, usd: float | None) -> str | None:
+    """Why the climb must stop before the next row, or None.
+
+    >>> over_budget(3700, 0.0, 60, None)
+    'budget: 61.7 of 60 minutes used'
+    >>> over_budget(10, 0.5, None, 0.25), over_budget(10, 0.1, 60, 0.25)
+    ('budget: $0.5000 of $0.25 spent', None)
+    """
+    if minutes is not None and elapsed >= minutes * 60:
+        return f"budget: {elapsed / 60:.1f} of {minutes:g} minutes used"
+    if usd is not None and spent >= usd:
+        return f"budget: ${spent:.4f} of ${usd:g} spent"
+    return None
 
 
 def pretrain_at_scale(models: list[str], gpu: str = "h100", n_gpus: int = 8) -> dict[str, Any] | None:
@@ -218,34 +286,20 @@ def scale_note(scale: dict[str, Any] | None) -> str:
             "details: ladder plan-pretrain).")
 
 
-def recommend(task: Task, rows: list[Row], unavailable: set[str] = frozenset()) -> tuple[Row | None, str]:
-    """One paragraph: the cheapest row that meets the target, or the best one and what to try next."""
+def recommend(task: Task, rows: list[Row], unavailable: set[str] = frozenset(), *,
+              predictions: list[list[dict[str, Any]]] | None = None, volume: float | None = None,
+              meets: str = "lower", horizon_months: int | None = None) -> tuple[Row | None, str, Any]:
+    """The verdict (ladder.verdict.decide) over the rows' paired per-example scores, plus what to
+    climb next when nothing reaches the target. Returns (best row, plain words, Verdict)."""
+    from ladder.verdict import HORIZON_MONTHS, decide
+
     if not rows:
-        return None, "Nothing was evaluated."
-
-    def cost(r: Row) -> float:
-        return r.amortised_per_1k if r.amortised_per_1k is not None else float("inf")
-
-    def fmt(r: Row) -> str:
-        c = f"${cost(r):.4f} per 1,000 requests" if r.amortised_per_1k is not None else "an unpriced cost"
-        return (f"{r.rung} with {r.model} scores {r.score:.3f} {r.metric} (95% CI {r.ci_low:.3f}-{r.ci_high:.3f}, "
-                f"n={r.n}) at {c} and {r.latency_p50 * 1000:.0f} ms median latency")
-
-    if task.target is None:
-        best = max(rows, key=lambda r: (r.score, -cost(r)))
-        return best, (f"No target was set, so here is the best score: {fmt(best)}. Set `target` in the task "
-                      "(or --target) to get the cheapest approach that is good enough.")
-    good = [r for r in rows if r.meets_target]
-    if good:
-        best = min(good, key=cost)
-        sure = ("Its whole interval is above the target." if best.ci_low >= task.target else
-                f"Its interval reaches below the target {task.target}; score more test examples to be sure.")
-        return best, (f"Use {best.rung} with {best.model}: the cheapest evaluated approach that reaches the target "
-                      f"{task.target}. {fmt(best)}. {sure} Serve it with `ladder serve {task.source} --rung "
-                      f"{best.rung} --model {best.model}`.")
-    best = max(rows, key=lambda r: r.score)
+        return None, "Nothing was evaluated.", None
     tried = {r.rung for r in rows}
     nxt = [r for r in rung_names() if r not in tried and r not in unavailable]
-    hint = f"Climb further: try {', '.join(nxt[:2])}" if nxt else "Try a larger model (e.g. an OpenAI-compatible server)"
-    return best, (f"Nothing evaluated reaches the target {task.target}. The best is {fmt(best)}. {hint}, "
-                  "add training examples, or revisit the target.")
+    hint = (f"Climb further: try {', '.join(nxt[:2])}" if nxt else "Try a larger model (e.g. an OpenAI-compatible server)")
+    hint += ", add training examples, or revisit the target."
+    v = decide(rows, predictions if predictions is not None else [[] for _ in rows], target=task.target,
+               volume_per_month=volume, horizon_months=horizon_months or HORIZON_MONTHS, meets=meets, hint=hint)
+    best = rows[v.best] if v.best is not None else None
+    return best, v.text, v

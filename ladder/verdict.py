@@ -60,14 +60,18 @@ def label(row: dict[str, Any]) -> str:
 
 
 def money(x: float | None) -> str:
-    """Dollars for a sentence.
+    """Dollars for a sentence, with three significant digits below a cent.
 
-    >>> money(0.00123), money(12.5), money(None)
-    ('$0.0012', '$12.50', 'unpriced')
+    >>> money(0.00123), money(0.0000139), money(0.25), money(12.5), money(None)
+    ('$0.00123', '$0.0000139', '$0.2500', '$12.50', 'unpriced')
     """
     if x is None:
         return "unpriced"
-    return f"${x:,.2f}" if abs(x) >= 1 else f"${x:.4f}"
+    if abs(x) >= 1:
+        return f"${x:,.2f}"
+    if abs(x) >= 0.01 or x == 0:
+        return f"${x:.4f}"
+    return f"${x:.{2 - math.floor(math.log10(abs(x)))}f}"
 
 
 @dataclass
@@ -258,22 +262,21 @@ def _compare_neighbours(rs: list[dict[str, Any]], best: int, top: int, cost: Any
                                    "worth paying for only if you need more than the target.")
             else:
                 v.sentences.append(f"{label(rs[top])} is not significantly better{at} ({_diff_words(c)}).{tie_words(c)}")
-    cheaper = [j for j in range(len(rs)) if cost(j) < cost(best) and j != best]
+    cheaper = [j for j in range(len(rs)) if cost(j) <= cost(best) and j != best]
     if cheaper:
-        j = max(cheaper, key=cost)  # the next row down in cost
+        j = max(cheaper, key=lambda k: (cost(k), rs[k]["score"]))  # the next row down in cost
         if (j, best) not in seen:
             c = pairs.record(j, best, "chosen row vs the next cheaper row")
             if c:
                 v.comparisons.append(c)
+                what = f"The {'cheaper' if cost(j) < cost(best) else 'equally priced'} {label(rs[j])}"
                 if c["significant"] and c["diff"] > 0:
-                    v.sentences.append(f"The cheaper {label(rs[j])} is worse ({_diff_words(c)}).")
+                    v.sentences.append(f"{what} is worse ({_diff_words(c)}).")
                 elif c["significant"]:
-                    v.sentences.append(f"The cheaper {label(rs[j])} scores higher ({_diff_words(c)}) but does not "
-                                       "meet the target.")
+                    v.sentences.append(f"{what} scores higher ({_diff_words(c)}) but does not meet the target.")
                 else:
                     why = " but does not meet the target" if v.meets[j] is False else ""
-                    v.sentences.append(f"The cheaper {label(rs[j])} is statistically tied with it ({_diff_words(c)}){why}."
-                                       f"{tie_words(c)}")
+                    v.sentences.append(f"{what} is statistically tied with it ({_diff_words(c)}){why}.{tie_words(c)}")
 
 
 def _pareto_sentence(rs: list[dict[str, Any]], v: Verdict) -> None:
