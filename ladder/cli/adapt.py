@@ -20,8 +20,12 @@ def open_for_adapt(spec: str):
 
     refuse_labels(spec)
     p = Path(spec)
-    if not (p / "manifest.json").is_file() and "/" not in spec and spec != "wikipedia":
-        p = resolve_index(spec)
+    if not (p / "manifest.json").is_file() and "/" not in spec:
+        try:  # a name: the index 'ladder index' built under it, which 'ladder search NAME' reads
+            p = resolve_index(spec)
+        except LadderError:
+            if spec != "wikipedia":
+                raise
     beir = p.is_dir() and (p / "corpus.jsonl").is_file()
     index = open_index(p if (p / "manifest.json").is_file() else spec,
                        chunking=Chunking("none") if beir else Chunking(), progress=sys.stderr.isatty())

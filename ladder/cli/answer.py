@@ -32,9 +32,11 @@ from ladder.errors import LadderError
               help="Show the model one worked, cited answer first (small models then cite far more often), "
                    "or give the instruction alone (fewer prompt tokens, for large models).")
 @click.option("--show-passages", is_flag=True, help="List every passage given to the model, not just the cited ones.")
+@click.option("--adapted", is_flag=True, help="Retrieve with the embedder and cross-encoder 'ladder adapt' trained for INDEX.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, method: str, rerank_spec: str | None,
-        k: int, candidates: int, min_score: float | None, prompt: str, show_passages: bool, as_json: bool) -> None:
+        k: int, candidates: int, min_score: float | None, prompt: str, show_passages: bool, as_json: bool,
+        adapted: bool = False) -> None:
     """Answer QUESTION from INDEX (an index folder, or a corpus such as 'wikipedia'), citing passages as [n].
 
     \b
@@ -58,6 +60,11 @@ def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, m
         from ladder.retrieval.rerank import load_reranker
 
         reranker = load_reranker(rerank_spec)
+    if adapted:
+        from ladder.retrieval.adapt import load_adapted
+
+        a = load_adapted(index.path, index)
+        index, reranker = a.index, reranker or a.reranker
     model = load_model(model_spec, base_url=base_url)
     ans = ask_fn(index, question, model, k=k, method=method, reranker=reranker, candidates=candidates,
                  min_score=min_score, prompt=prompt)

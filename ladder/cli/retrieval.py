@@ -106,12 +106,13 @@ def index(corpus: str, out_dir: str | None, chunking: str, max_words: int, overl
 @click.argument("query")
 @click.option("--method", type=click.Choice(METHODS), default="hybrid", show_default=True)
 @click.option("-k", "k", default=10, show_default=True, help="Hits to show.")
-@click.option("--rerank", default=None, help="Re-rank the candidates: llm, pointwise:<model>, listwise:<model>, cross-encoder:<folder>.")
+@click.option("--rerank", default=None, help="Re-rank the candidates: llm, pointwise:<model>, listwise:<model>, qlm:<model>, cross-encoder:<folder>.")
+@click.option("--adapted", is_flag=True, help="Use the embedder and cross-encoder 'ladder adapt' trained for this index.")
 @click.option("--rerank-depth", default=30, show_default=True, help="Candidates passed to the reranker.")
 @click.option("--per-doc", is_flag=True, help="At most one passage per document.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def search(index_dir: str, query: str, method: str, k: int, rerank: str | None, rerank_depth: int,
-           per_doc: bool, as_json: bool) -> None:
+           per_doc: bool, as_json: bool, adapted: bool = False) -> None:
     """Search an index with BM25, dense vectors, or both fused.
 
     \b
@@ -125,6 +126,12 @@ def search(index_dir: str, query: str, method: str, k: int, rerank: str | None, 
 
     idx = Index.load(resolve_index(index_dir))
     reranker = load_reranker_lazily(rerank) if rerank else None
+    if adapted:
+        from ladder.retrieval.adapt import load_adapted
+
+        a = load_adapted(resolve_index(index_dir), idx)
+        idx, reranker = a.index, reranker or a.reranker
+        rerank = rerank or (reranker.name if reranker else None)
     if method != "bm25":  # load the embedder before the clock starts: the time shown is the search
         from ladder.retrieval.dense import load_embedder
 
@@ -159,9 +166,10 @@ def search(index_dir: str, query: str, method: str, k: int, rerank: str | None, 
 @click.option("--split", default="test", show_default=True, help="qrels split to score.")
 @click.option("--limit", type=int, default=None, help="Only the first N queries (quick looks; report full runs).")
 @click.option("--index", "index_dir", default=None, help="Use this index instead of building one from the folder.")
+@click.option("--adapted", is_flag=True, help="Score the embedder and cross-encoder 'ladder adapt' trained for the index.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def eval_retrieval(beir_folder: str, methods: str, rerank: str | None, rerank_depth: int, split: str,
-                   limit: int | None, index_dir: str | None, as_json: bool) -> None:
+                   limit: int | None, index_dir: str | None, as_json: bool, adapted: bool = False) -> None:
     """Score retrieval on a BEIR folder: nDCG@10, Recall@100, MRR@10 (95% CI) and latency.
 
     \b
@@ -175,6 +183,15 @@ def eval_retrieval(beir_folder: str, methods: str, rerank: str | None, rerank_de
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     idx = Index.load(resolve_index(index_dir)) if index_dir else None
     reranker = load_reranker_lazily(rerank) if rerank else None
+    if adapted:
+        from ladder.retrieval.adapt import load_adapted
+        from ladder.retrieval.chunk import Chunking
+        from ladder.retrieval.index import open_index
+
+        idx = idx or open_index(Path(beir_folder), chunking=Chunking("none"), progress=_show_progress(as_json))
+        a = load_adapted(idx.path, idx)
+        idx, reranker = a.index, reranker or a.reranker
+        rerank = rerank or (reranker.name + " (adapted)" if reranker else None)
     report = evaluate_retrieval(beir_folder, chosen, split=split, index=idx, reranker=reranker, rerank_name=rerank,
                                 rerank_depth=rerank_depth, limit=limit, progress=_show_progress(as_json))
     if as_json:

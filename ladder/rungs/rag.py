@@ -127,6 +127,13 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
                 "id = \"<field>\" in the task so test ids are left out of the index")
     prog = RAG("rag", task, model, config=cfg, one_time=Usage(seconds=built, cpu_seconds=built))
     prog.index = index
+    if opts.get("adapted"):  # the embedder and cross-encoder `ladder adapt` trained for this index
+        from ladder.retrieval.adapt import adapted_dir, load_adapted
+
+        prog.index = load_adapted(index.path, index).index
+        if not cfg["rerank"] and (adapted_dir(index.path) / "reranker" / "config.json").is_file():
+            cfg["rerank"] = f"cross-encoder:{adapted_dir(index.path) / 'reranker'}"
+        cfg["adapted"] = True
     if cfg["rerank"]:
         from ladder.retrieval.rerank import load_reranker
 
@@ -177,6 +184,7 @@ class Options:
     calibrate: bool = False
     index: Any = None  # an already opened index (Python callers); default: built from the task's corpus
     progress: bool = False  # show index-building progress
+    adapted: bool = False  # use the models `ladder adapt` trained for the corpus's index (embedder, cross-encoder)
 
 
 RUNG = RungSpec("rag", compile, cost_rank=30, options=Options, needs_corpus=True,

@@ -139,3 +139,21 @@ def test_tiny_end_to_end_adapt_trains_and_search_uses_it(tmp_path, wiki_rows):
     assert a.index.embedder.endswith("embedder") and a.reranker is not None
     hits = a.index.search("What is " + rows[0]["title"] + "?", k=5)
     assert a.reranker.rerank("What is " + rows[0]["title"] + "?", hits, 3)
+
+
+def test_cli_adapt_then_search_adapted(tmp_path, monkeypatch, capsys):
+    import ladder.models as models
+    from ladder.cli import cli
+
+    idx = tmp_path / "idx"
+    build_index(load_corpus(str(write_corpus(tmp_path / "c.jsonl"))), idx, chunking=Chunking("none"))
+    r = CliRunner().invoke(cli, ["search", str(idx), "mountain", "--adapted"])
+    assert r.exit_code != 0 and "ladder adapt" in str(r.exception)  # nothing adapted yet: says what to run
+    monkeypatch.setattr(models, "load_model", lambda spec, **kw: DummyModel(respond=writer, name=spec))
+    r = CliRunner().invoke(cli, ["adapt", str(idx), "--queries", "8", "--no-embedder", "--no-reranker", "--json"])
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout[r.stdout.index("{"):])
+    assert m["llm"]["name"] == "smollm2-135m" and m["queries"]["sampled"] == 8
+    r = CliRunner().invoke(cli, ["search", str(idx), "highest mountain", "--adapted", "--json", "-k", "1"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["hits"][0]["doc_id"] == "everest"
