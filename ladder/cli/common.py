@@ -7,6 +7,9 @@ from typing import Any, Callable, Iterator
 
 import click
 
+from ladder.errors import LadderError
+from ladder.rungs import rung_spec
+
 
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
@@ -18,6 +21,8 @@ def console(stderr: bool = False) -> Any:
 
 def rung_options(f: Callable) -> Callable:
     """Options that shape the rungs; the command receives them as keywords for `rung_settings`."""
+    f = click.option("--option", "-o", "extra", multiple=True, metavar="[RUNG.]NAME=VALUE",
+                     help="Any rung option, plugins' included (e.g. -o finetune.rank=8); repeatable.")(f)
     f = click.option("--passages", type=int, default=None, help="rag rung: passages per prompt (default 3).")(f)
     f = click.option("--rerank", default=None,
                      help="rag rung: rerank retrieved passages (cross-encoder[:DIR], pointwise:MODEL, listwise:MODEL).")(f)
@@ -29,25 +34,58 @@ def rung_options(f: Callable) -> Callable:
                      help="finetune/pretrain rungs: train on at most N examples (seeded sample).")(f)
     f = click.option("--calibrate/--no-calibrate", default=None,
                      help="Subtract the label prior measured on content-free inputs (label tasks).")(f)
-    f = click.option("--seed", default=0, show_default=True, help="Seed for demo selection.")(f)
-    f = click.option("--selector", default=None, help="Few-shot demos: fixed, random, balanced, similar.")(f)
-    f = click.option("--k", type=int, default=None, help="Few-shot demos per prompt.")(f)
+    f = click.option("--seed", type=int, default=None, help="few-shot rung: seed for demo selection (default 0).")(f)
+    f = click.option("--selector", default=None, help="few-shot rung: demos fixed, random, balanced, similar.")(f)
+    f = click.option("--k", type=int, default=None, help="few-shot rung: demos per prompt.")(f)
     return f
 
 
-def rung_settings(k: int | None = None, selector: str | None = None, seed: int = 0, calibrate: bool | None = None,
-                  train_minutes: float | None = None, train_examples: int | None = None,
-                  retriever: str | None = None, rerank: str | None = None,
-                  passages: int | None = None) -> dict[str, dict[str, Any]]:
-    """Per-rung options from the command line; unset flags leave each rung's defaults."""
-    def given(**kw: Any) -> dict[str, Any]:
-        return {key: v for key, v in kw.items() if v is not None}
+# flag -> {rung: the option it sets}; `--k` is few-shot's demos, `--passages` is rag's k
+FLAG_OPTIONS: dict[str, dict[str, str]] = {
+    "k": {"few-shot": "k"}, "selector": {"few-shot": "selector"}, "seed": {"few-shot": "seed"},
+    "calibrate": {r: "calibrate" for r in ("zero-shot", "few-shot", "rag", "finetune", "pretrain")},
+    "train_minutes": {"finetune": "max_minutes", "pretrain": "max_minutes"},
+    "train_examples": {"finetune": "max_examples", "pretrain": "max_examples"},
+    "retriever": {"rag": "method"}, "rerank": {"rag": "rerank"}, "passages": {"rag": "k"},
+}
 
-    shared = given(calibrate=calibrate)
-    train = given(max_minutes=train_minutes, max_examples=train_examples)
-    return {"zero-shot": shared, "few-shot": {"seed": seed, **shared, **given(k=k, selector=selector)},
-            "rag": {**shared, **given(k=passages, method=retriever, rerank=rerank)},
-            "finetune": {**shared, **train}, "pretrain": {**shared, **train}}
+
+def rung_settings(rungs: list[str], extra: tuple[str, ...] = (), **flags: Any) -> dict[str, dict[str, Any]]:
+    """Per-rung options from the command line for the rungs that will run; unset flags leave each
+    rung's defaults. A flag or `-o` option that none of `rungs` takes is refused, naming it."""
+    out: dict[str, dict[str, Any]] = {r: {} for r in rungs}
+    for flag, value in flags.items():
+        if value is None:
+            continue
+        targets = [r for r in rungs if r in FLAG_OPTIONS[flag]]
+        if not targets:
+            takers = ", ".join(FLAG_OPTIONS[flag])
+            raise LadderError(f"--{flag.replace('_', '-')} applies to the {takers} rung(s), and none of them runs here")
+        for r in targets:
+            out[r][FLAG_OPTIONS[flag][r]] = value
+    for item in extra:
+        name, value = _option(item)
+        rung, _, key = name.rpartition(".")
+        targets = [rung] if rung else [r for r in rungs if key in rung_spec(r).option_fields()]
+        if not targets or any(r not in out for r in targets):
+            raise LadderError(f"--option {item}: no rung that runs here takes '{key}'"
+                              + (f" (rung '{rung}' is not climbed)" if rung else ""))
+        for r in targets:
+            out[r][key] = value
+    return out
+
+
+def _option(item: str) -> tuple[str, Any]:
+    """'NAME=VALUE' with VALUE read as JSON when it parses (8, 0.5, true, null), else as text."""
+    import json
+
+    name, eq, raw = item.partition("=")
+    if not eq or not name.strip():
+        raise LadderError(f"--option {item!r}: write it as NAME=VALUE or RUNG.NAME=VALUE (e.g. -o finetune.rank=8)")
+    try:
+        return name.strip(), json.loads(raw)
+    except ValueError:
+        return name.strip(), raw
 
 
 def common_options(f: Callable) -> Callable:

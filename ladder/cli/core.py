@@ -65,7 +65,7 @@ def run(task_file: str, rung: str, model_spec: str, limit: int | None, as_json: 
         task.target = target
     store = Store(db)
     with progress_bar(as_json) as start:
-        row, res = run_rung(task, rung, model_spec, store=store, options=rung_settings(**rung_kw).get(rung),
+        row, res = run_rung(task, rung, model_spec, store=store, options=rung_settings([rung], **rung_kw)[rung],
                             limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
                             progress=start(rung, model_spec, len(task.test) if not limit else min(limit, len(task.test))),
                             base_url=base_url)
@@ -99,6 +99,7 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
       ladder climb task.toml --all --json > climb.json
     """
     from ladder.advisor import climb as do_climb
+    from ladder.rungs import rung_names
     from ladder.cost import load_prices
     from ladder.store import Store
     from ladder.task import load_task
@@ -109,7 +110,8 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
     specs = [m.strip() for m in model_list.split(",")] if model_list else None
     wanted = None if rungs == "all" else [r.strip() for r in rungs.split(",")]
     with progress_bar(as_json) as start:
-        result = do_climb(task, specs, wanted, store=Store(db), all_rows=all_rows, options=rung_settings(**rung_kw),
+        options = rung_settings(wanted or rung_names(), **rung_kw)
+        result = do_climb(task, specs, wanted, store=Store(db), all_rows=all_rows, options=options,
                           limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
                           on_start=start, base_url=base_url)
     if as_json:
@@ -181,4 +183,4 @@ def serve(task_file: str, rung: str, model_spec: str, host: str, port: int, base
     """
     from ladder.server import serve_program
 
-    serve_program(task_file, rung, model_spec, rung_settings(**rung_kw).get(rung), host, port, base_url)
+    serve_program(task_file, rung, model_spec, rung_settings([rung], **rung_kw)[rung], host, port, base_url)
