@@ -62,9 +62,20 @@ def test_demo_writes_a_loadable_task(tmp_path):
 
 def test_rung_flags_reach_only_their_rungs():
     from ladder.cli.common import rung_settings
+    from ladder.errors import LadderError
 
-    s = rung_settings(k=8, selector="similar", retriever="bm25", rerank="cross-encoder", passages=5, train_minutes=3)
-    assert s["few-shot"] == {"seed": 0, "k": 8, "selector": "similar"}
+    all_rungs = ["zero-shot", "few-shot", "rag", "finetune", "pretrain"]
+    s = rung_settings(all_rungs, k=8, selector="similar", retriever="bm25", rerank="cross-encoder", passages=5,
+                      train_minutes=3)
+    assert s["few-shot"] == {"k": 8, "selector": "similar"}
     assert s["rag"] == {"k": 5, "method": "bm25", "rerank": "cross-encoder"}
     assert s["finetune"] == s["pretrain"] == {"max_minutes": 3}
-    assert rung_settings()["rag"] == {} and rung_settings(calibrate=False)["zero-shot"] == {"calibrate": False}
+    assert rung_settings(all_rungs)["rag"] == {}
+    assert rung_settings(["zero-shot"], calibrate=False) == {"zero-shot": {"calibrate": False}}
+    assert rung_settings(["finetune"], ("rank=8", "finetune.lr=0.001")) == {"finetune": {"rank": 8, "lr": 0.001}}
+    with pytest.raises(LadderError, match="--passages applies to the rag rung"):
+        rung_settings(["zero-shot", "few-shot"], passages=5)
+    with pytest.raises(LadderError, match="no rung that runs here takes 'rank'"):
+        rung_settings(["few-shot"], ("rank=8",))
+    with pytest.raises(LadderError, match="write it as NAME=VALUE"):
+        rung_settings(["few-shot"], ("k",))
