@@ -91,9 +91,15 @@ def run_program(task: Task, rung: str, model_spec: str, *, store: Store, options
     run_key = digest(task.fingerprint(), program.describe(), model.fingerprint, len(examples), task.judge)
     store.start_run(run_key, task=task.name, task_fp=task.fingerprint(), rung=rung, model=model_spec,
                     model_fp=model.fingerprint, config=program.describe(), n=len(examples))
-    res = evaluate(program, examples, task.metric, **task.scoring(), store=store,
-                   run_key=run_key, concurrency=concurrency if not model.local else 1, progress=progress,
-                   scorer=scorer)
+    try:
+        res = evaluate(program, examples, task.metric, **task.scoring(), store=store,
+                       run_key=run_key, concurrency=concurrency if not model.local else 1, progress=progress,
+                       scorer=scorer)
+    except (Exception, KeyboardInterrupt) as e:  # the store must never keep a dead run as 'running'
+        interrupted = isinstance(e, KeyboardInterrupt)
+        store.fail_run(run_key, "interrupted" if interrupted else f"{type(e).__name__}: {e}",
+                       "interrupted" if interrupted else "failed")
+        raise
     row = to_row(task, rung, model_spec, model, program, res, prices)
     store.finish_run(run_key, asdict(row))
     return row, res, program

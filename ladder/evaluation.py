@@ -78,11 +78,16 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     scorer: Callable[[str, Any, Example], float] | None = None,
 ) -> EvalResult:
-    """Run `program` on every example and score it. `scorer` overrides the per-example metric (e.g. a judge)."""
+    """Run `program` on every example and score it. `scorer` overrides the per-example metric (e.g. a judge).
+
+    With a store, examples are claimed a few at a time before they are computed, so two processes on the
+    same run share the work; an input the model cannot take (PromptTooLong) becomes an error row (scored
+    as wrong, counted in `errors`, left out of the latency percentiles) and the run goes on.
+    """
     t0 = time.perf_counter()
-    done: dict[int, dict[str, Any]] = store.predictions(run_key) if store is not None and run_key else {}
+    shared = store is not None and bool(run_key)
+    done: dict[int, dict[str, Any]] = store.predictions(run_key) if shared else {}
     fn = scorer or _scorer(metric, source or render)
-    todo = [i for i in range(len(examples)) if i not in done]
     if progress:
         progress(len(done), len(examples))
 
@@ -96,20 +101,26 @@ def evaluate(
 
     def record(i: int, r: dict[str, Any]) -> None:
         ex = examples[i]
-        r["score"] = fn(r["output"], expected(ex), ex) if fn else None
-        if store is not None and run_key:
+        r["score"] = _score(fn, metric, r["output"], expected(ex), ex, i) if fn else None
+        if shared:
             store.put_prediction(run_key, i, r["output"], r["score"], r["usage"], r["error"])
         done[i] = r
         if progress:
             progress(len(done), len(examples))
 
-    if concurrency > 1:
-        with ThreadPoolExecutor(concurrency) as pool:
-            for i, r in zip(todo, pool.map(one, todo)):
-                record(i, r)
+    def compute(batch: list[int]) -> None:
+        if concurrency > 1 and len(batch) > 1:
+            with ThreadPoolExecutor(min(concurrency, len(batch))) as pool:
+                for i, r in zip(batch, pool.map(one, batch)):
+                    record(i, r)
+        else:
+            for i in batch:
+                record(i, one(i))
+
+    if shared:
+        _share_work(store, run_key, len(examples), done, compute, max(concurrency, 1) * 2, progress)
     else:
-        for i in todo:
-            record(i, one(i))
+        compute([i for i in range(len(examples)) if i not in done])
 
     rows = []
     for i, ex in enumerate(examples):
@@ -128,7 +139,10 @@ def evaluate(
         score = float(vals.mean()) if len(vals) else 0.0
         lo, hi = bootstrap_ci(vals)
     usage = sum((Usage.from_dict(r["usage"]) for r in rows), Usage())
-    lat = np.array([r["usage"]["seconds"] for r in rows]) if rows else np.zeros(1)
+    # an errored example took no model time: its 0 s would pull the percentiles down
+    lat = np.array([r["usage"]["seconds"] for r in rows if not r["error"]]) if rows else np.zeros(1)
+    if not len(lat):
+        lat = np.zeros(1)
     return EvalResult(
         metric, score, lo, hi, len(rows), rows, usage,
         float(np.percentile(lat, 50)), float(np.percentile(lat, 95)),
@@ -143,3 +157,41 @@ def _scorer(metric: str, source: Callable[[Example], str]) -> Callable[[str, Any
     if getattr(f, "needs_source", False):
         return lambda pred, ref, ex: float(f(pred, ref, source=source(ex)))
     return lambda pred, ref, ex: float(f(pred, ref))
+
+
+def _score(fn: Callable[[str, Any, Example], float], metric: str, output: str, ref: Any, ex: Example, i: int) -> float:
+    """One example's score; a metric that raises is a TaskError naming it and the example (the run fails)."""
+    try:
+        return fn(output, ref, ex)
+    except Exception as e:  # a user's metric or judge: report it, never a traceback
+        from ladder.errors import LadderError, TaskError
+
+        if isinstance(e, LadderError):
+            raise
+        raise TaskError(f"metric '{metric}' failed on test example {i + 1} ({type(e).__name__}: {e}); "
+                        "a metric is f(prediction: str, reference) -> number") from None
+
+
+def _share_work(store: Any, run_key: str, n: int, done: dict[int, dict[str, Any]],
+                compute: Callable[[list[int]], None], batch: int,
+                progress: Callable[[int, int], None] | None) -> None:
+    """Claim a batch of examples nobody has done or is doing, compute it, repeat; when everything left is
+    claimed by another live process, wait for its predictions. Ends with every example in `done`."""
+    from ladder.store import new_owner
+
+    owner = new_owner()
+    try:
+        while len(done) < n:
+            todo = [i for i in range(n) if i not in done]
+            mine = store.claim(run_key, todo, owner, batch)
+            if mine:
+                compute(mine)
+                continue
+            time.sleep(0.2)  # the rest is being computed elsewhere: take its predictions as they land
+            for i, r in store.predictions(run_key).items():
+                if i not in done and i < n:
+                    done[i] = r
+            if progress:
+                progress(len(done), n)
+    finally:
+        store.release(run_key, owner)

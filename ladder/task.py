@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
-from ladder.errors import TaskError
+from ladder.errors import InputError, TaskError
 
 Example = dict[str, Any]
 
@@ -44,13 +44,19 @@ class Task:
     source: str = "<python>"  # where it came from, for messages
     id_field: str | None = None  # optional field identifying an example (for leak checks)
     max_tokens: int | None = None  # free-text answers: new-token budget (default: fitted to the train answers)
+    # split -> "file:line" of each example (set by load_task), so errors point at the line to fix
+    origins: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
+
+    def _where(self, split_name: str, i: int) -> str:
+        lines = self.origins.get(split_name) or []
+        return f"{lines[i - 1] if i <= len(lines) else self.source}: {split_name} example {i}"
 
     def __post_init__(self) -> None:
+        check_settings(self, self.source)
         fields = template_fields(self.input, self.source, "input")
         for split_name in ("train", "test", "dev"):
             for i, ex in enumerate(getattr(self, split_name), 1):
-                where = f"{self.source}: {split_name} example {i}"
-                _check_example(ex, fields, self.output, where)
+                _check_example(ex, fields, self.output, self._where(split_name, i))
         if not self.test:
             raise TaskError(f"{self.source}: the test split is empty; add examples to score on")
         if self.labels is not None or self.metric == "macro_f1":
@@ -58,7 +64,7 @@ class Task:
                 for i, ex in enumerate(getattr(self, split_name), 1):
                     if isinstance(ex[self.output], list):
                         raise TaskError(
-                            f"{self.source}: {split_name} example {i}: field '{self.output}' is a list of references; "
+                            f"{self._where(split_name, i)}: field '{self.output}' is a list of references; "
                             "a label task needs one label per example (drop `labels`, or use a per-example metric)")
         if self.labels == "auto":
             self.labels = sorted({str(ex[self.output]) for ex in self.train})
@@ -67,13 +73,17 @@ class Task:
         if self.labels is not None:
             self.labels = [str(x) for x in self.labels]
             allowed = set(self.labels)
+            if len(allowed) != len(self.labels):
+                dup = next(x for x in self.labels if self.labels.count(x) > 1)
+                raise TaskError(f"{self.source}: field 'labels': '{dup}' is listed twice; list each label once")
             for split_name in ("train", "test", "dev"):
                 for i, ex in enumerate(getattr(self, split_name), 1):
                     if str(ex[self.output]) not in allowed:
                         raise TaskError(
-                            f"{self.source}: {split_name} example {i}: field '{self.output}' = "
+                            f"{self._where(split_name, i)}: field '{self.output}' = "
                             f"{ex[self.output]!r} is not one of the labels {self.labels}"
                         )
+        check_metric_works(self)
 
     def render(self, example: Example) -> str:
         return self.input.format(**example)
@@ -131,11 +141,119 @@ class Task:
 
 
 def template_fields(template: str, source: str, key: str) -> list[str]:
+    """The example fields a template names. Only plain names are allowed ("{text}"): attribute or index
+    access ("{text.__class__}", "{text[0]}"), positions ("{}", "{0}"), conversions and format specs are refused,
+    so a template can never reach into Python objects.
+
+    >>> template_fields("Q: {question}\nA:", "t.toml", "input")
+    ['question']
+    """
+    if not isinstance(template, str):
+        raise TaskError(f"{source}: field '{key}' must be a string template like \"{{text}}\"")
     try:
-        names = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+        parts = list(string.Formatter().parse(template))
     except ValueError as e:
-        raise TaskError(f"{source}: field '{key}': bad template {template!r}: {e}") from None
-    return [n.split(".")[0].split("[")[0] for n in names]
+        raise TaskError(f"{source}: field '{key}': bad template {template!r}: {e}; "
+                        "write a literal brace as {{{{ or }}}}") from None
+    names = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            raise TaskError(f"{source}: field '{key}': {shown} is not a plain field name; templates take only "
+                            "{field} (no attributes, indexes, positions, conversions or format specs)")
+        names.append(name)
+    return names
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _is_amount(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")
+
+
+def check_prices(prices: Any, source: str) -> None:
+    """A [prices] table: cpu_hour / gpu_hour amounts and [models."<name>"] tables of per-million prices."""
+    def where(key: str = "") -> str:
+        return f"{source}: field 'prices{key}'"
+
+    if not isinstance(prices, dict):
+        raise InputError(where(), "must be a table, e.g. [prices] cpu_hour = 0.05")
+    for k, v in prices.items():
+        if k in ("cpu_hour", "gpu_hour"):
+            if not _is_amount(v):
+                raise InputError(where(f".{k}"), f"must be a non-negative number (USD per hour), got {v!r}")
+        elif k == "models":
+            if not isinstance(v, dict):
+                raise InputError(where(".models"), 'must be a table of [prices.models."<model>"] tables')
+            for name, table in v.items():
+                if not isinstance(table, dict) or any(
+                        f not in ("input_per_million", "output_per_million") or not _is_amount(x)
+                        for f, x in table.items()):
+                    raise InputError(where(f".models.{name}"), "must hold input_per_million / output_per_million "
+                                     "as non-negative numbers (USD per million tokens)")
+        else:
+            raise InputError(where(), f"unknown key '{k}'; known: cpu_hour, gpu_hour, models")
+
+
+def check_settings(task: "Task", source: str) -> None:
+    """Types and ranges of a task's settings, whether it came from TOML or from Python."""
+    for key in ("name", "instruction", "input", "output"):
+        if not isinstance(getattr(task, key), str):
+            raise TaskError(f"{source}: field '{key}' must be a string")
+    if not task.output:
+        raise TaskError(f"{source}: field 'output' must name the field holding the expected output")
+    t = task.target
+    if t is not None and not (isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1):
+        raise TaskError(f"{source}: field 'target' must be a number between 0 and 1, got {t!r}")
+    if not _is_count(task.requests):
+        raise TaskError(f"{source}: field 'requests' must be a whole number of requests above 0 (the volume "
+                        f"one-time costs are spread over), got {task.requests!r}")
+    if task.max_tokens is not None and not _is_count(task.max_tokens):
+        raise TaskError(f"{source}: field 'max_tokens' must be a positive whole number of tokens")
+    check_prices(task.prices, source)
+    if not isinstance(task.judge, dict):
+        raise TaskError(f"{source}: field 'judge' must be a table with 'model' and 'rubric'")
+    if task.id_field is not None and not isinstance(task.id_field, str):
+        raise TaskError(f"{source}: field 'id' must be the name of a field")
+    labels = task.labels
+    if labels is not None and labels != "auto":
+        if not (isinstance(labels, list) and labels
+                and all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in labels)):
+            raise TaskError(f"{source}: field 'labels' must be a non-empty list of strings or \"auto\"")
+        if any(not str(x).strip() for x in labels):
+            raise TaskError(f"{source}: field 'labels': a label is blank; every label needs some text")
+    if not isinstance(task.metric, str):
+        raise TaskError(f"{source}: field 'metric' must be a string")
+
+
+def check_metric_works(task: "Task") -> None:
+    """Call a per-example metric once on a real example (its own answer against itself): a metric that
+    is not f(prediction, reference) -> number fails here, at load, not in the middle of a run."""
+    import math
+    import numbers
+
+    from ladder.metrics import SPECIAL, per_example_fn
+
+    if task.metric in SPECIAL:
+        return
+    f = per_example_fn(task.metric)
+    pool = task.train or task.test
+    if f is None or not pool:
+        return
+    ex = pool[0]
+    how = "a metric is f(prediction: str, reference) -> number"
+    try:
+        kw = {"source": task.source_text(ex)} if getattr(f, "needs_source", False) else {}
+        value = f(task.answer(ex), task.expected(ex), **kw)
+    except Exception as e:  # a user's function: any failure is reported, not raised through
+        raise TaskError(f"{task.source}: field 'metric': '{task.metric}' failed on a {'train' if task.train else 'test'} "
+                        f"example ({type(e).__name__}: {e}); {how}") from None
+    if not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise TaskError(f"{task.source}: field 'metric': '{task.metric}' returned {value!r}, not a finite number; {how}")
 
 
 def _check_example(ex: Any, fields: list[str], output: str, where: str) -> None:
@@ -152,7 +270,11 @@ def _check_example(ex: Any, fields: list[str], output: str, where: str) -> None:
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed value) for each non-blank line; errors name the file and line."""
-    with open(path, "rb") as f:
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise TaskError(f"{path}: cannot read ({e.strerror or e}); check the path and its permissions") from None
+    with f:
         for n, raw in enumerate(f, 1):
             try:
                 line = raw.decode("utf-8")
@@ -164,13 +286,22 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 yield n, json.loads(line)
             except json.JSONDecodeError as e:
                 raise TaskError(f"{path}:{n}: invalid JSON: {e.msg} (column {e.colno})") from None
+            except RecursionError:
+                raise TaskError(f"{path}:{n}: JSON nested too deeply to read; flatten the example") from None
+
+
+def read_jsonl_lines(path: Path, split: str = "") -> tuple[list[Example], list[str]]:
+    """The rows of a JSONL file and each one's "file:line" (for error messages)."""
+    if not path.is_file():
+        what = "is a folder, not a JSONL file" if path.is_dir() else "file not found"
+        raise TaskError(f"{path}: {split + ' split ' if split else ''}{what}")
+    pairs = list(iter_jsonl(path))
+    return [row for _, row in pairs], [f"{path}:{n}" for n, _ in pairs]
 
 
 def read_jsonl(path: Path, split: str = "") -> list[Example]:
     """Read a JSONL file; errors name the file and line."""
-    if not path.exists():
-        raise TaskError(f"{path}: {split + ' split ' if split else ''}file not found")
-    return [row for _, row in iter_jsonl(path)]
+    return read_jsonl_lines(path, split)[0]
 
 
 def load_task(path: str | Path) -> Task:
@@ -192,17 +323,6 @@ def load_task(path: str | Path) -> Task:
     for key in ("instruction", "input", "output", "train", "test", "dev", "metric", "name", "corpus"):
         if key in raw and not isinstance(raw[key], str):
             raise TaskError(f"{path}: field '{key}' must be a string")
-    labels = raw.get("labels")
-    if labels is not None and labels != "auto" and not (
-        isinstance(labels, list) and labels and all(isinstance(x, (str, int)) for x in labels)
-    ):
-        raise TaskError(f"{path}: field 'labels' must be a non-empty list of strings or \"auto\"")
-    target = raw.get("target")
-    if target is not None and not (isinstance(target, (int, float)) and 0 <= target <= 1):
-        raise TaskError(f"{path}: field 'target' must be a number between 0 and 1")
-    max_tokens = raw.get("max_tokens")
-    if max_tokens is not None and not (isinstance(max_tokens, int) and max_tokens > 0):
-        raise TaskError(f"{path}: field 'max_tokens' must be a positive whole number of tokens")
     from ladder.metrics import check_metric_name
 
     metric = raw.get("metric", "accuracy")
@@ -213,7 +333,8 @@ def load_task(path: str | Path) -> Task:
     if metric == "judge" and not isinstance(raw.get("judge"), dict):
         raise TaskError(f"{path}: metric = \"judge\" needs a [judge] table with 'model' and 'rubric'")
     base = path.parent
-    splits = {s: read_jsonl(base / raw[s], s) for s in ("train", "test", "dev") if s in raw}
+    read = {s: read_jsonl_lines(base / raw[s], s) for s in ("train", "test", "dev") if s in raw}
+    splits = {s: rows for s, (rows, _) in read.items()}
     corpus = raw.get("corpus")
     return Task(
         name=raw.get("name", path.stem),
@@ -223,16 +344,17 @@ def load_task(path: str | Path) -> Task:
         train=splits["train"],
         test=splits["test"],
         dev=splits.get("dev", []),
-        labels=labels,
+        labels=raw.get("labels"),
         metric=metric,
-        target=target,
+        target=raw.get("target"),
         corpus=str(base / corpus) if corpus else None,
         judge=raw.get("judge", {}),
         prices=raw.get("prices", {}),
-        requests=int(raw.get("requests", 100_000)),
+        requests=raw.get("requests", 100_000),
         source=str(path),
         id_field=raw.get("id"),
-        max_tokens=max_tokens,
+        max_tokens=raw.get("max_tokens"),
+        origins={s: lines for s, (_, lines) in read.items()},
     )
 
 

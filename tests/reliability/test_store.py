@@ -1,0 +1,144 @@
+"""The run store: a failed run is marked failed, two runs on one (task, rung, model) share the work,
+and a --db that cannot be a run store is one InputError naming it."""
+import os
+import sqlite3
+import threading
+
+import pytest
+
+from ladder.advisor import run_rung
+from ladder.errors import InputError, TaskError
+from ladder.evaluation import evaluate
+from ladder.models.base import Completion, Usage
+from ladder.store import Store, new_owner
+from ladder.task import Task, load_task
+from ladder.testing import DummyModel
+
+
+def test_a_folder_as_db_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match=r"--db: .* is a folder"):
+        Store(tmp_path)
+
+
+def test_a_non_sqlite_file_as_db_is_an_input_error(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello, this is not a database\n" * 100)
+    with pytest.raises(InputError, match="cannot use .*notes.txt as the run store"):
+        Store(bad)
+    assert bad.read_text().startswith("hello")  # untouched
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_an_unwritable_db_path_is_an_input_error(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(InputError, match="--db"):
+            Store(ro / "sub" / "runs.db")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_an_old_store_is_migrated_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    from ladder.store import MIGRATIONS
+
+    db.executescript(MIGRATIONS[0])
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO runs (run_key, status) VALUES ('k', 'running')")
+    db.commit()
+    db.close()
+    s = Store(path)
+    s.fail_run("k", "boom")
+    assert s.run_status("k") == ("failed", "boom")
+
+
+def broken_metric(pred, ref):
+    if pred == "negative":
+        raise ZeroDivisionError("no")
+    return 1.0
+
+
+def test_a_metric_failing_mid_run_marks_the_run_failed_with_its_error(sentiment_task, tmp_path, monkeypatch):
+    import tests.reliability.test_store as me
+
+    task = load_task(sentiment_task)
+    task.metric = f"{me.__name__}:broken_metric"  # passes on the train example, fails on a test answer
+    model = DummyModel(default="negative")
+    monkeypatch.setattr("ladder.advisor.load_model", lambda spec, **kw: model)
+    store = Store(tmp_path / "r.db")
+    with pytest.raises(TaskError, match="failed on test example 1 .ZeroDivisionError"):
+        run_rung(task, "zero-shot", "dummy", store=store)
+    (run,) = store.runs()
+    assert run["status"] == "failed" and "ZeroDivisionError" in run["error"]
+    model.default = "positive"  # fixed: the same run starts again and finishes
+    model.queue.clear()
+    monkeypatch.setattr("tests.reliability.test_store.broken_metric", lambda p, r: 1.0)
+    run_rung(task, "zero-shot", "dummy", store=store)
+    assert store.runs()[0]["status"] == "done" and store.runs()[0]["error"] is None
+
+
+def test_ctrl_c_marks_the_run_interrupted(sentiment_task, tmp_path, monkeypatch):
+    task = load_task(sentiment_task)
+
+    def stop(messages):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("ladder.advisor.load_model", lambda spec, **kw: DummyModel(respond=stop))
+    store = Store(tmp_path / "r.db")
+    with pytest.raises(KeyboardInterrupt):
+        run_rung(task, "zero-shot", "dummy", store=store)
+    assert store.runs()[0]["status"] == "interrupted"
+
+
+def slow_program(calls, gate):
+    def program(ex):
+        calls.append(ex["i"])
+        gate.wait(0.01)
+        return Completion(str(ex["i"]), Usage(1, 1, 0.01, 0.01))
+    return program
+
+
+def test_two_concurrent_runs_share_the_work_and_both_finish(tmp_path):
+    examples = [{"i": i} for i in range(60)]
+    a_calls, b_calls, gate = [], [], threading.Event()
+    results = {}
+
+    def run(name, calls):
+        store = Store(tmp_path / "r.db")  # one connection each, like two processes
+        results[name] = evaluate(slow_program(calls, gate), examples, "exact_match", expected=lambda ex: str(ex["i"]),
+                                 store=store, run_key="same-run")
+
+    threads = [threading.Thread(target=run, args=("a", a_calls)), threading.Thread(target=run, args=("b", b_calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert set(a_calls) | set(b_calls) == set(range(60))
+    assert not set(a_calls) & set(b_calls)  # nothing computed twice
+    assert a_calls and b_calls  # both did some of it
+    for r in results.values():
+        assert r.n == 60 and r.score == 1.0 and [row["output"] for row in r.rows] == [str(i) for i in range(60)]
+
+
+def test_a_dead_owners_claims_are_taken_over_at_once(tmp_path):
+    store = Store(tmp_path / "r.db")
+    import socket
+
+    dead = f"{socket.gethostname()}:{2**22 + 12345}:abcd"  # a pid above pid_max: never alive
+    assert store.claim("k", [0, 1, 2], dead, 3) == [0, 1, 2]
+    assert store.claim("k", [0, 1, 2], new_owner(), 3) == [0, 1, 2]
+
+
+def test_a_live_owners_claims_are_respected_until_they_expire(tmp_path):
+    store = Store(tmp_path / "r.db")
+    me, other = new_owner(), new_owner()  # same live process
+    assert store.claim("k", [0, 1, 2], me, 2) == [0, 1]
+    assert store.claim("k", [0, 1, 2], other, 5) == [2]
+    assert store.claim("k", [0, 1], other, 5, lease=0) == []
+    assert store.claim("k", [0, 1, 2, 3], new_owner(), 5, lease=-1) == [3]
+    store.put_prediction("k", 0, "x", 1.0, {})
+    store.release("k", me)
+    assert store.claim("k", [0, 1], other, 5) == [1]
