@@ -133,27 +133,35 @@ def filter_queries(rows: list[dict], rankings: list[list], top_k: int) -> list[d
 
 def generate(model, passages: list, positions: list[int], cache: Path, max_words: int,
              progress: Callable[[int, int], None] | None = None) -> tuple[list[dict], float]:
+    llm_id = getattr(model, "fingerprint", "") or getattr(model, "name", "")
     """One question per sampled passage; rows already in `cache` (JSONL) are reused. Returns
-    (rows, seconds spent generating now)."""
+    (rows, seconds spent generating them, over every run that filled the cache)."""
     done = {}
     if cache.exists():
         for line in cache.read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
-            done[r["pos"]] = r
-    spent = 0.0
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short when a run was killed: that passage is asked again
+            if r.get("llm") == llm_id:  # another LLM's questions are not reused
+                done[r["pos"]] = r
+    cut = cache.exists() and cache.stat().st_size > 0 and not cache.read_bytes().endswith(b"\n")
     with open(cache, "a", encoding="utf-8") as f:
+        if cut:
+            f.write("\n")
         for n, pos in enumerate(positions, 1):
             if pos not in done:
                 p = passages[pos]
                 t = time.perf_counter()
                 c = model.complete(question_messages(p.title, p.text, max_words), max_tokens=48, temperature=0.0,
                                    stop=["\n"])
-                spent += time.perf_counter() - t
-                done[pos] = {"pos": pos, "doc_id": p.doc_id, "raw": c.text, "query": clean_query(c.text)}
+                done[pos] = {"pos": pos, "doc_id": p.doc_id, "raw": c.text, "query": clean_query(c.text),
+                             "seconds": round(time.perf_counter() - t, 3), "llm": llm_id}
                 f.write(json.dumps(done[pos], ensure_ascii=False) + "\n")
                 f.flush()
             if progress:
                 progress(n, len(positions))
+    spent = sum(done[p].get("seconds", 0.0) for p in positions)
     return [dict(done[p], text=passages[p].text, title=passages[p].title) for p in positions], spent
 
 
@@ -232,7 +240,7 @@ def adapt(index, index_path: str | Path, cfg: AdaptConfig | None = None, model=N
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
     tmp = path.with_suffix(".tmp")
-    keep = ("pos", "doc_id", "raw", "query", "rank", "kept", "reason")
+    keep = ("pos", "doc_id", "raw", "query", "seconds", "llm", "rank", "kept", "reason")
     tmp.write_text("".join(json.dumps({k: r.get(k) for k in keep}, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     tmp.replace(path)
 

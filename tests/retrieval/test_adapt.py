@@ -85,6 +85,14 @@ def test_adapt_writes_queries_and_a_manifest_and_resumes(index, tmp_path):
     assert calls == 8
     adapt(index, tmp_path / "idx", cfg, model=model)  # generation is cached: no new LLM calls
     assert len(model.calls) == calls
+    other = DummyModel(respond=writer, name="other")
+    adapt(index, tmp_path / "idx", cfg, model=other)  # another LLM's questions are not reused
+    assert len(other.calls) == 8
+    lines = (out / "queries.jsonl").read_text().splitlines()
+    (out / "queries.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # killed mid-line
+    adapt(index, tmp_path / "idx", cfg, model=other)
+    assert len(other.calls) == 9 and all(  # that row asked again; the file is valid JSONL again
+        json.loads(x) for x in (out / "queries.jsonl").read_text().splitlines())
 
 
 def test_training_needs_enough_surviving_queries(index, tmp_path):
