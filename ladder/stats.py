@@ -159,24 +159,67 @@ def is_binary(values: Sequence[Any]) -> bool:
     return all(v in (0, 1) for v in values)
 
 
-def mcnemar(a: Sequence[float], b: Sequence[float], *, samples: int = PAIRED_SAMPLES, seed: int = 0) -> PairedTest:
-    """Exact McNemar test for 0/1 scores; the interval on the difference is the paired bootstrap's.
+def _binom_cdf(k: int, m: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(m, p), summed in log space (no overflow for large m)."""
+    if p <= 0:
+        return 1.0
+    if p >= 1:
+        return 1.0 if k >= m else 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    logs = [math.lgamma(m + 1) - math.lgamma(i + 1) - math.lgamma(m - i + 1) + i * lp + (m - i) * lq for i in range(k + 1)]
+    top = max(logs)
+    return min(1.0, math.exp(top) * sum(math.exp(v - top) for v in logs))
+
+
+def clopper_pearson(k: int, m: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval for a binomial proportion k/m, by bisection.
+
+    >>> [round(x, 4) for x in clopper_pearson(4, 4)]  # lower: 0.025 ** (1/4)
+    [0.3976, 1.0]
+    """
+    if m == 0:
+        return 0.0, 1.0
+    a = (1 - level) / 2
+
+    def solve(f: Callable[[float], float]) -> float:  # f increasing in p, root in (0, 1)
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+        return (lo + hi) / 2
+
+    low = 0.0 if k == 0 else solve(lambda p: 1 - _binom_cdf(k - 1, m, p) - a)  # P(X >= k | p) = a
+    high = 1.0 if k == m else solve(lambda p: a - _binom_cdf(k, m, p))  # P(X <= k | p) = a
+    return low, high
+
+
+def mcnemar(a: Sequence[float], b: Sequence[float]) -> PairedTest:
+    """Exact McNemar test for 0/1 scores. The interval on the difference is exact and conditional on
+    the discordant count m: with k of the m going to b, diff = (2k - m) / n, and k/m's Clopper-Pearson
+    interval maps onto it, so the interval leaves out zero exactly when p < 0.05.
 
     >>> t = mcnemar([1] * 80 + [0] * 20, [1] * 78 + [0] * 2 + [1] * 10 + [0] * 10)  # b: 10 gained, 2 lost
-    >>> round(t.diff, 2), t.b_wins, t.a_wins, round(t.p_value, 4)
-    (0.08, 10, 2, 0.0386)
+    >>> round(t.diff, 2), t.b_wins, t.a_wins, round(t.p_value, 4), t.ci_low > 0
+    (0.08, 10, 2, 0.0386, True)
     """
     if not (is_binary(a) and is_binary(b)):
         raise ValueError("McNemar needs 0/1 scores; use paired_bootstrap")
-    boot = paired_bootstrap(a, b, samples=samples, seed=seed)
-    return PairedTest("mcnemar", boot.n, boot.diff, boot.ci_low, boot.ci_high,
-                      mcnemar_p(boot.b_wins, boot.a_wins), boot.b_wins, boot.a_wins)
+    A, B = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if A.shape != B.shape:
+        raise ValueError(f"paired test needs the same examples: {len(A)} vs {len(B)} scores")
+    n = len(A)
+    k, j = int((B > A).sum()), int((A > B).sum())
+    m = k + j
+    if n == 0 or m == 0:
+        return PairedTest("mcnemar", n, 0.0, 0.0, 0.0, 1.0, k, j)
+    lo, hi = clopper_pearson(k, m)
+    return PairedTest("mcnemar", n, (k - j) / n, m / n * (2 * lo - 1), m / n * (2 * hi - 1), mcnemar_p(k, j), k, j)
 
 
 def paired_test(a: Sequence[float], b: Sequence[float], **kw: Any) -> PairedTest:
     """McNemar when both rows are 0/1 per example, the paired bootstrap otherwise."""
     if len(a) and is_binary(a) and is_binary(b):
-        return mcnemar(a, b, **kw)
+        return mcnemar(a, b)
     return paired_bootstrap(a, b, **kw)
 
 

@@ -89,6 +89,7 @@ class Verdict:
     payback: list[dict[str, Any]] = field(default_factory=list)
     finetune_vs_prompt: dict[str, Any] | None = None
     sentences: list[str] = field(default_factory=list)
+    headline: str = ""  # the decision in a few words, e.g. "Use few-shot / qwen2.5-coder-0.5b."
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,7 +181,7 @@ def decide(rows: Sequence[Any], predictions: Sequence[Sequence[dict[str, Any]]],
     v = Verdict(None, "", meets, target, volume_per_month, horizon_months, costs, ok,
                 pareto_front([(c["amortised_per_1k"], r["score"]) for c, r in zip(costs, rs)]))
     if not rs:
-        v.text = "Nothing was evaluated."
+        v.text = v.headline = "Nothing was evaluated."
         return v
     pairs = _Pairs(rs, [list(p) for p in predictions], rs[0].get("metric", ""))
 
@@ -192,6 +193,7 @@ def decide(rows: Sequence[Any], predictions: Sequence[Sequence[dict[str, Any]]],
     say = v.sentences
     if target is not None and any(ok):
         best = min((i for i in range(len(rs)) if ok[i]), key=lambda i: (cost(i), -rs[i]["score"]))
+        v.headline = f"Use {label(rs[best])}: the cheapest row that meets the target {target}."
         say.append(f"Use {label(rs[best])}: the cheapest row that meets the target {target} "
                    f"{_by(meets, rs[best], target)}. {_describe(rs[best], costs[best], v)}")
     else:
@@ -202,13 +204,16 @@ def decide(rows: Sequence[Any], predictions: Sequence[Sequence[dict[str, Any]]],
                 best, tied = j, pairs.record(j, top, "cheaper row tied with the best-scoring one")
                 break
         lead = "Nothing reaches the target " + f"{target} {_by(meets, None, target)}. " if target is not None else ""
+        v.headline = (("Nothing reaches the target. " if target is not None else "")
+                      + f"Use {label(rs[best])}" + (", tied with the best-scoring row and cheaper." if tied else
+                                                    ": the best-scoring row."))
         if tied:
             v.comparisons.append(tied)
             say.append(f"{lead}Use {label(rs[best])}: it is statistically tied with the best-scoring "
                        f"{label(rs[top])} ({_diff_words(tied)}) and cheaper, so the cheaper one. "
                        f"{_describe(rs[best], costs[best], v)}{tie_words(tied)}")
         else:
-            say.append(f"{lead}The best score is {label(rs[best])}. {_describe(rs[best], costs[best], v)}")
+            say.append(f"{lead}The best-scoring row is {label(rs[best])}. {_describe(rs[best], costs[best], v)}")
         if target is None:
             say.append("No target was set; set `target` in the task (or --target) to get the cheapest row that is good enough.")
         elif hint:

@@ -31,6 +31,19 @@ def test_mcnemar_against_scipy_binomtest():
         assert mcnemar_p(b, c) == pytest.approx(ref, rel=1e-9)
 
 
+def test_mcnemar_interval_is_clopper_pearson_on_the_discordant_pairs():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for k, j in [(4, 0), (10, 2), (7, 9), (30, 12)]:
+        ref = scipy_stats.binomtest(k, k + j).proportion_ci(confidence_level=0.95, method="exact")
+        a = [0] * k + [1] * j + [1] * 50
+        b = [1] * k + [0] * j + [1] * 50
+        t = mcnemar(a, b)
+        m, n = k + j, len(a)
+        assert t.ci_low == pytest.approx(m / n * (2 * ref.low - 1), abs=1e-9)
+        assert t.ci_high == pytest.approx(m / n * (2 * ref.high - 1), abs=1e-9)
+        assert (t.ci_low > 0 or t.ci_high < 0) == t.significant  # interval and test agree
+
+
 def test_mcnemar_counts_only_discordant_pairs():
     a = [1, 1, 0, 0, 1, 0]
     b = [1, 0, 1, 1, 1, 0]  # b gains 2 (idx 2, 3), loses 1 (idx 1)
