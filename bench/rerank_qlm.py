@@ -66,7 +66,9 @@ def make_scorer(kind: str, model_name: str, backend: str):
     from ladder.retrieval.rerank import PointwiseLLM
     from common import load_model_threads
 
-    return PointwiseLLM(load_model_threads(model_name, 1)).margins
+    from ladder.retrieval.qlm import MAX_WORDS
+
+    return PointwiseLLM(load_model_threads(model_name, 1), max_words=MAX_WORDS).margins  # the same passage words as qlm
 
 
 def score_all(cache: Cache, score, queries, first, ids, depth, label: str) -> dict:

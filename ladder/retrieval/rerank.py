@@ -12,6 +12,10 @@ counts what it cost (`pairs` scored, wall `seconds`). Pick one by name with
 - `listwise:<model>`: the model sees a window of numbered passages and writes
   an order like "[2] > [1] > [3]"; the window slides from the bottom of the
   list to the top so good passages bubble up (RankGPT-style).
+- `qlm:<model>` (qlm.py): query likelihood, the mean log-probability of the query's tokens
+  after "Passage: ... Write a question this passage answers:" (UPR); one forward pass per pair,
+  no generation, blended with the first stage's order (`qlm.DEFAULT_BLEND`). Bundled models only
+  (it needs every token's log-probability).
 - `cross-encoder:<folder>` (or just the folder): a sentence-transformers
   CrossEncoder, e.g. one made by `ladder train-reranker`. Fast and, trained,
   the best here.
