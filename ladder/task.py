@@ -123,6 +123,8 @@ class Task:
 
     def test_sample(self, limit: int | None = None, seed: int = 0) -> list[Example]:
         """A fixed, seeded sample of the test split (all of it without a limit), in split order."""
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise InputError("limit", f"must be a whole number of examples, at least 1, got {limit!r}")
         if not limit or limit >= len(self.test):
             return self.test
         import random

@@ -11,6 +11,41 @@ from ladder.errors import LadderError
 from ladder.rungs import rung_spec
 
 
+def at_least(low: float, above: bool = False) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """An option callback refusing values below `low` (or not above it) with one InputError line (exit 2)."""
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None and (value <= low if above else value < low):
+            from ladder.errors import InputError
+
+            raise InputError(param.opts[0], f"must be {'above' if above else 'at least'} {low:g}, got {value:g}")
+        return value
+    return check
+
+
+def fraction(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """An option callback: a number between 0 and 1 (a quality target)."""
+    if value is not None and not 0 <= value <= 1:
+        from ladder.errors import InputError
+
+        raise InputError(param.opts[0], f"must be between 0 and 1 (a score like 0.8), got {value:g}")
+    return value
+
+
+def set_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    """--timeout reaches every HTTP backend the command loads, as LADDER_TIMEOUT does."""
+    if value is not None:
+        import os
+
+        at_least(0, above=True)(ctx, param, value)
+        os.environ["LADDER_TIMEOUT"] = repr(value)
+
+
+def timeout_option(f: Callable) -> Callable:
+    return click.option("--timeout", type=float, default=None, expose_value=False, callback=set_timeout,
+                        help="Seconds an HTTP backend may take per call, retries included "
+                             "(default $LADDER_TIMEOUT or 60).")(f)
+
+
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 
@@ -23,20 +58,21 @@ def rung_options(f: Callable) -> Callable:
     """Options that shape the rungs; the command receives them as keywords for `rung_settings`."""
     f = click.option("--option", "-o", "extra", multiple=True, metavar="[RUNG.]NAME=VALUE",
                      help="Any rung option, plugins' included (e.g. -o finetune.rank=8); repeatable.")(f)
-    f = click.option("--passages", type=int, default=None, help="rag rung: passages per prompt (default 3).")(f)
+    f = click.option("--passages", type=int, default=None, callback=at_least(1),
+                     help="rag rung: passages per prompt (default 3).")(f)
     f = click.option("--rerank", default=None,
                      help="rag rung: rerank retrieved passages (cross-encoder[:DIR], pointwise:MODEL, listwise:MODEL).")(f)
     f = click.option("--retriever", type=click.Choice(["hybrid", "bm25", "dense"]), default=None,
                      help="rag rung: how passages are retrieved (default hybrid).")(f)
-    f = click.option("--train-minutes", type=float, default=None,
+    f = click.option("--train-minutes", type=float, default=None, callback=at_least(0, above=True),
                      help="finetune/pretrain rungs: training time budget in minutes.")(f)
-    f = click.option("--train-examples", type=int, default=None,
+    f = click.option("--train-examples", type=int, default=None, callback=at_least(1),
                      help="finetune/pretrain rungs: train on at most N examples (seeded sample).")(f)
     f = click.option("--calibrate/--no-calibrate", default=None,
                      help="Subtract the label prior measured on content-free inputs (label tasks).")(f)
     f = click.option("--seed", type=int, default=None, help="few-shot rung: seed for demo selection (default 0).")(f)
     f = click.option("--selector", default=None, help="few-shot rung: demos fixed, random, balanced, similar.")(f)
-    f = click.option("--k", type=int, default=None, help="few-shot rung: demos per prompt.")(f)
+    f = click.option("--k", type=int, default=None, callback=at_least(1), help="few-shot rung: demos per prompt.")(f)
     return f
 
 
@@ -89,15 +125,18 @@ def _option(item: str) -> tuple[str, Any]:
 
 
 def common_options(f: Callable) -> Callable:
-    f = click.option("--target", type=float, default=None, help="Quality target (overrides the task's).")(f)
+    f = click.option("--target", type=float, default=None, callback=fraction,
+                     help="Quality target between 0 and 1 (overrides the task's).")(f)
     f = click.option("--prices", "prices_file", default=None, type=click.Path(exists=True, dir_okay=False),
                      help="TOML price table (cpu_hour, gpu_hour, [models.<name>]).")(f)
-    f = click.option("--concurrency", default=4, show_default=True,
+    f = click.option("--concurrency", default=4, show_default=True, callback=at_least(1),
                      help="Requests in flight against an HTTP backend (local models run one at a time).")(f)
     f = click.option("--base-url", default=None, help="OpenAI-compatible base URL (else OPENAI_BASE_URL).")(f)
+    f = timeout_option(f)
     f = click.option("--db", default=None, help="Run store (SQLite). Default: $LADDER_HOME/runs.db.")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(f)
-    f = click.option("--limit", type=int, default=None, help="Score a fixed, seeded sample of N test examples.")(f)
+    f = click.option("--limit", type=int, default=None, callback=at_least(1),
+                     help="Score a fixed, seeded sample of N test examples.")(f)
     return f
 
 

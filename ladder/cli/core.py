@@ -46,9 +46,10 @@ def models(as_json: bool) -> None:
 @rung_options
 @common_options
 @click.option("--show", default=0, help="Print the first N predictions.")
+@click.option("--allow-errors", is_flag=True, help="Exit 0 even when some examples errored (e.g. input too long).")
 def run(task_file: str, rung: str, model_spec: str, limit: int | None, as_json: bool, db: str | None,
         base_url: str | None, concurrency: int, prices_file: str | None, target: float | None, show: int,
-        **rung_kw: Any) -> None:
+        allow_errors: bool, **rung_kw: Any) -> None:
     """Evaluate one rung with one model on a task's test split.
 
     \b
@@ -71,11 +72,12 @@ def run(task_file: str, rung: str, model_spec: str, limit: int | None, as_json: 
                             base_url=base_url)
     if as_json:
         click.echo(json.dumps({"row": asdict(row), "predictions": res.rows}, indent=2, default=str))
-        return
-    print_rows([row], task.target)
-    for r in res.rows[:show]:
-        mark = "✓" if r["score"] else "✗"
-        console().print(f"{mark} [dim]{str(r['input'])[:80]}[/dim] -> {r['output']!r} (expected {r['expected']!r})")
+    else:
+        print_rows([row], task.target)
+        for r in res.rows[:show]:
+            mark = "✓" if r["score"] else "✗"
+            console().print(f"{mark} [dim]{str(r['input'])[:80]}[/dim] -> {r['output']!r} (expected {r['expected']!r})")
+    exit_on_errors([row], allow_errors)
 
 
 @click.command()
@@ -86,11 +88,12 @@ def run(task_file: str, rung: str, model_spec: str, limit: int | None, as_json: 
               help="Comma-separated rungs, or 'all' (those that apply: rag and pretrain need a corpus, "
                    "training needs local weights). Training rungs get --train-minutes 10 unless given.")
 @click.option("--all", "all_rows", is_flag=True, help="Evaluate every (rung, model), not only up to the first good one.")
+@click.option("--allow-errors", is_flag=True, help="Exit 0 even when some examples errored (e.g. input too long).")
 @rung_options
 @common_options
 def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, limit: int | None, as_json: bool,
           db: str | None, base_url: str | None, concurrency: int, prices_file: str | None, target: float | None,
-          **rung_kw: Any) -> None:
+          allow_errors: bool, **rung_kw: Any) -> None:
     """Climb the rungs across models and recommend the cheapest approach that reaches the target.
 
     \b
@@ -116,6 +119,7 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
                           on_start=start, base_url=base_url)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        exit_on_errors(result.rows, allow_errors)
         return
     from ladder.advisor import scale_note
 
@@ -128,6 +132,17 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
     console().print(result.recommendation)
     if result.pretrain_at_scale:
         console().print(f"[dim]{scale_note(result.pretrain_at_scale)}[/dim]")
+    exit_on_errors(result.rows, allow_errors)
+
+
+def exit_on_errors(rows: list[Any], allowed: bool) -> None:
+    """Exit 1 with one line when any example errored (its score counts as wrong), unless allowed."""
+    errored = sum(r.errors for r in rows)
+    if errored and not allowed:
+        total = sum(r.n for r in rows)
+        click.echo(f"error: {errored} of {total} examples errored (scored as wrong; e.g. an input longer than the "
+                   "model's context); see them with --json (predictions[].error), or pass --allow-errors", err=True)
+        raise SystemExit(1)
 
 
 def print_rows(rows: list[Any], target: float | None) -> None:
@@ -137,12 +152,13 @@ def print_rows(rows: list[Any], target: float | None) -> None:
         return "n/a" if x is None else f"${x:.4f}"
 
     t = Table(title=f"target {target}" if target is not None else None)
-    for col in ("rung", "model", "score [95% CI]", "n", "p50 / p95 latency", "$/1k req", "one-time $",
+    for col in ("rung", "model", "score [95% CI]", "n", "errors", "p50 / p95 latency", "$/1k req", "one-time $",
                 "$/1k amortised", "target"):
         t.add_column(col, justify="right" if col not in ("rung", "model") else "left")
     for r in rows:
         mark = {True: "[green]yes[/green]", False: "[red]no[/red]", None: "-"}[r.meets_target]
         t.add_row(r.rung, r.model, f"{r.score:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]", str(r.n),
+                  f"[red]{r.errors}[/red]" if r.errors else "0",
                   f"{r.latency_p50 * 1000:.0f} / {r.latency_p95 * 1000:.0f} ms", money(r.cost_per_1k),
                   money(r.one_time_cost), money(r.amortised_per_1k), mark)
     console().print(t)

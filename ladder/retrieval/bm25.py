@@ -91,14 +91,33 @@ class BM25:
 
     @classmethod
     def load(cls, in_dir: Path, mmap: bool = False) -> "BM25":
+        """Load a saved index; a missing, unreadable or inconsistent file is a LadderError naming it."""
         import bm25s
 
         in_dir = Path(in_dir)
+        fix = "rebuild the index with 'ladder index'"
+        params = in_dir / PARAMS_FILE
+        if not params.is_file():
+            raise LadderError(f"{in_dir}: not a ladder BM25 index ({PARAMS_FILE} missing); {fix}")
         try:
-            p = json.loads((in_dir / PARAMS_FILE).read_text())
-        except FileNotFoundError:
-            raise LadderError(f"{in_dir}: not a ladder BM25 index ({PARAMS_FILE} missing); rebuild it with 'ladder index'") from None
-        self = cls(p["stemmer"], p["stopwords"], p["k1"], p["b"], p["method"])
-        self.model = bm25s.BM25.load(str(in_dir), mmap=mmap, allow_pickle=False)
-        self.n_docs = p["n_docs"]
+            p = json.loads(params.read_bytes())
+            self = cls(p["stemmer"], p["stopwords"], p["k1"], p["b"], p["method"])
+            n_docs = p["n_docs"]
+        except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError) as e:
+            raise LadderError(f"{params}: damaged BM25 settings ({type(e).__name__}: {e}); {fix}") from None
+        if not (isinstance(n_docs, int) and n_docs >= 0 and isinstance(self.k1, (int, float))
+                and isinstance(self.b, (int, float)) and isinstance(self.stemmer, (str, type(None)))
+                and isinstance(self.stopwords, (str, type(None))) and isinstance(self.method, str)):
+            raise LadderError(f"{params}: damaged BM25 settings (a value has the wrong type); {fix}")
+        try:
+            self.model = bm25s.BM25.load(str(in_dir), mmap=mmap, allow_pickle=False, show_progress=False)
+            sc = self.model.scores
+            consistent = (sc["num_docs"] == n_docs and len(sc["data"]) == len(sc["indices"])
+                          and len(sc["indptr"]) - len(self.model.vocab_dict) in (0, 1)
+                          and (not len(sc["indices"]) or 0 <= int(sc["indices"].min()) <= int(sc["indices"].max()) < n_docs))
+        except Exception as e:  # bm25s reading damaged files raises anything from OSError to orjson errors
+            raise LadderError(f"{in_dir}: damaged BM25 files ({type(e).__name__}: {str(e)[:200]}); {fix}") from None
+        if not consistent:
+            raise LadderError(f"{in_dir}: BM25 arrays do not match its {n_docs} passages; {fix}")
+        self.n_docs = n_docs
         return self
