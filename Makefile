@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# The same release's sdist carries llama.cpp's GGUF convert scripts (export of trained models).
 	test -f build/sdist/llama_cpp_python-0.3.36.tar.gz || \
 	  $(PIP) download -q --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d build/sdist
-	$(PIP) install -q -e ".[retrieval,train,dev]"
+	$(PIP) install -q -e ".[retrieval,train,serve,dev]"
 	$(PIP) install -q --no-deps $(BASE_PACKAGES)
 	$(BIN)/python -m ladder.models.hf install-converters build/sdist/llama_cpp_python-0.3.36.tar.gz
 	touch $@

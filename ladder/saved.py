@@ -195,6 +195,13 @@ def load(path: str | Path, *, verify: bool = True, model: Model | None = None,
     return SavedProgram(program, folder, doc, manifest)
 
 
+def wrap(program: Program) -> SavedProgram:
+    """A compiled, unsaved program behind the same API (`ladder serve task.toml --rung R --model M`)."""
+    doc = {"format": KIND, "version": VERSION, "rung": program.rung, "task": task_dict(program.task),
+           "config": program.config, "model": model_ref(program.model)}
+    return SavedProgram(program, Path(program.task.source), doc)
+
+
 def _read_doc(folder: Path) -> dict[str, Any]:
     path = folder / "program.json"
     try:

@@ -1,4 +1,4 @@
-"""`ladder models | run | climb | demo | serve`: thin over ladder.advisor and friends."""
+"""`ladder models | run | climb | demo`: thin over ladder.advisor and friends."""
 from __future__ import annotations
 
 import json
@@ -178,25 +178,3 @@ def demo(out: str, test_size: int) -> None:
 
     path = build(out, n_test=test_size)
     click.echo(str(path))
-
-
-@click.command()
-@click.argument("task_file", type=click.Path(dir_okay=False))
-@click.option("--rung", default="zero-shot", show_default=True)
-@click.option("--model", "model_spec", default="smollm2-135m", show_default=True)
-@rung_options
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8321, show_default=True)
-@click.option("--base-url", default=None, help="For openai/<model>: the server's base URL.")
-def serve(task_file: str, rung: str, model_spec: str, host: str, port: int, base_url: str | None,
-          **rung_kw: Any) -> None:
-    """Serve a compiled program over HTTP: POST /predict {"fields": {...}} -> {"output": ...}.
-
-    \b
-    Example:
-      ladder serve task.toml --rung few-shot --model qwen2.5-coder-0.5b --port 8321
-      curl -s localhost:8321/predict -d '{"fields": {"text": "Paris is the capital of France."}}'
-    """
-    from ladder.server import serve_program
-
-    serve_program(task_file, rung, model_spec, rung_settings([rung], **rung_kw)[rung], host, port, base_url)
