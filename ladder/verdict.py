@@ -110,6 +110,23 @@ def row_cost(row: dict[str, Any], volume: float | None, horizon: int) -> dict[st
     return {"per_1k": per_1k, "one_time": one, "amortised_per_1k": amort, "monthly": monthly}
 
 
+def compare_predictions(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> PairedTest:
+    """b - a over two rows' predictions on the same examples: McNemar for 0/1 scores, the paired
+    bootstrap for other per-example scores, and over resampled indices for a corpus metric (no
+    per-example scores, e.g. macro-F1)."""
+    if len(a) != len(b):
+        raise LadderError(f"the two rows scored different numbers of examples ({len(a)} vs {len(b)}); "
+                          "a paired comparison needs the same examples")
+    sa, sb = [r.get("score") for r in a], [r.get("score") for r in b]
+    if None not in sa and None not in sb:
+        return paired_test(sa, sb)
+    from ladder.evaluation import _macro_f1_indices
+
+    refs = [r["expected"] for r in a]
+    return paired_bootstrap_stat(_macro_f1_indices([r["output"] for r in a], refs),
+                                 _macro_f1_indices([r["output"] for r in b], refs), len(a))
+
+
 class _Pairs:
     """Paired tests between rows, computed once each (b - a: positive means b is better)."""
 
@@ -117,22 +134,10 @@ class _Pairs:
         self.rows, self.preds, self.metric, self.done = rows, predictions, metric, {}
 
     def test(self, i: int, j: int) -> PairedTest | None:
-        if (i, j) in self.done:
-            return self.done[(i, j)]
-        a, b = self.preds[i], self.preds[j]
-        t = None
-        if a and b and len(a) == len(b):
-            sa, sb = [r.get("score") for r in a], [r.get("score") for r in b]
-            if None not in sa and None not in sb:
-                t = paired_test(sa, sb)
-            else:  # corpus metric: score each row on the same resampled indices
-                from ladder.evaluation import _macro_f1_indices
-
-                refs = [r["expected"] for r in a]
-                t = paired_bootstrap_stat(_macro_f1_indices([r["output"] for r in a], refs),
-                                          _macro_f1_indices([r["output"] for r in b], refs), len(a))
-        self.done[(i, j)] = t
-        return t
+        if (i, j) not in self.done:
+            a, b = self.preds[i], self.preds[j]
+            self.done[(i, j)] = compare_predictions(a, b) if a and b and len(a) == len(b) else None
+        return self.done[(i, j)]
 
     def record(self, i: int, j: int, why: str) -> dict[str, Any] | None:
         t = self.test(i, j)

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ladder.cli.common import common_options, console, progress_bar, rung_options, rung_settings
+from ladder.cli.decide import climb_decision_options
 
 
 
@@ -91,17 +92,24 @@ def run(task_file: str, rung: str, model_spec: str, limit: int | None, as_json: 
 @click.option("--allow-errors", is_flag=True, help="Exit 0 even when some examples errored (e.g. input too long).")
 @rung_options
 @common_options
+@climb_decision_options
 def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, limit: int | None, as_json: bool,
           db: str | None, base_url: str | None, concurrency: int, prices_file: str | None, target: float | None,
-          allow_errors: bool, **rung_kw: Any) -> None:
+          allow_errors: bool, volume: str | None, meets: str, horizon_months: int | None, dry_run: bool,
+          budget_minutes: float | None, budget_usd: float | None, runs_dir: str, report_path: str | None,
+          **rung_kw: Any) -> None:
     """Climb the rungs across models and recommend the cheapest approach that reaches the target.
 
     \b
     Examples:
       ladder climb task.toml --models smollm2-135m,qwen2.5-coder-0.5b --target 0.8
       ladder climb task.toml --all --json > climb.json
+      ladder climb task.toml --volume 100000/month --dry-run
+      ladder climb task.toml --volume 3000/day --budget-minutes 60 --report report.html
     """
     from ladder.advisor import climb as do_climb
+    from ladder.cli.decide import after_climb, print_estimate
+    from ladder.verdict import parse_volume
     from ladder.rungs import rung_names
     from ladder.cost import load_prices
     from ladder.store import Store
@@ -112,13 +120,27 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
         task.target = target
     specs = [m.strip() for m in model_list.split(",")] if model_list else None
     wanted = None if rungs == "all" else [r.strip() for r in rungs.split(",")]
+    per_month = parse_volume(volume) if volume else None
+    if dry_run:
+        from ladder.estimate import estimate
+
+        est = estimate(task, specs, wanted, store=Store(db), limit=limit, base_url=base_url,
+                       options=rung_settings(wanted or rung_names(), **rung_kw), prices=load_prices(task.prices, prices_file))
+        if as_json:
+            click.echo(json.dumps(est, indent=2, default=str))
+        else:
+            print_estimate(est)
+        return
     with progress_bar(as_json) as start:
         options = rung_settings(wanted or rung_names(), **rung_kw)
         result = do_climb(task, specs, wanted, store=Store(db), all_rows=all_rows, options=options,
                           limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
-                          on_start=start, base_url=base_url)
+                          on_start=start, base_url=base_url, volume=per_month, meets=meets,
+                          horizon_months=horizon_months, budget_minutes=budget_minutes, budget_usd=budget_usd,
+                          runs_dir=runs_dir or None, task_file=task_file)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        after_climb(result, report_path)
         exit_on_errors(result.rows, allow_errors)
         return
     from ladder.advisor import scale_note
@@ -129,9 +151,12 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
         skipped.setdefault((s["rung"], s["why"]), []).append(s["model"])
     for (rung, why), models in skipped.items():
         console().print(f"[dim]skipped {rung} ({', '.join(models)}): {why}[/dim]")
+    for s in result.not_run:
+        console().print(f"[yellow]not run {s['rung']} ({s['model']}): {s['why']}[/yellow]")
     console().print(result.recommendation)
     if result.pretrain_at_scale:
         console().print(f"[dim]{scale_note(result.pretrain_at_scale)}[/dim]")
+    after_climb(result, report_path)
     exit_on_errors(result.rows, allow_errors)
 
 
