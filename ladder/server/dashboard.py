@@ -61,8 +61,8 @@ def read(root: Path | None, run_id: str) -> dict[str, Any]:
 
 
 def plots(run: dict[str, Any]) -> dict[str, str]:
-    """The report's SVG plots for a run: quality vs cost (log x, intervals, front) and latency."""
-    from ladder.report.svg import Point, bars, scatter
+    """The report's SVG plots for a run (quality vs cost: log x, intervals, front; latency) and their CSS."""
+    from ladder.report.svg import STYLE, Point, bars, scatter
 
     rows = run.get("rows") or []
     best = run.get("best_index")
@@ -75,7 +75,7 @@ def plots(run: dict[str, Any]) -> dict[str, str]:
                       if rows else "score", front=front, target=target, title="Quality against cost")
     latency = bars([(f"{r.get('rung')} / {r.get('model')}", r.get("latency_p50") or 0.0, r.get("latency_p95") or 0.0)
                     for r in rows], x_label="seconds per request", title="Latency") if rows else ""
-    return {"quality": quality, "latency": latency}
+    return {"quality": quality, "latency": latency, "style": STYLE}
 
 
 def diff(run: dict[str, Any], a: int, b: int, everything: bool) -> dict[str, Any]:

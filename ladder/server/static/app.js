@@ -101,6 +101,11 @@ async function openRun(id) {
     if (i === run.best_index) tr.className = "best";
     body.append(tr);
   });
+  if (!document.getElementById("plot-style")) {
+    const st = el("style", run.plots.style);
+    st.id = "plot-style";
+    document.head.append(st);
+  }
   $("#plot-quality").innerHTML = run.plots.quality;
   $("#plot-latency").innerHTML = run.plots.latency;
   for (const [sel, pick] of [["#diff-a", 0], ["#diff-b", Math.min(1, run.rows.length - 1)]]) {
