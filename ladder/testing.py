@@ -5,7 +5,9 @@
 """
 from __future__ import annotations
 
+import subprocess
 from collections import deque
+from pathlib import Path
 
 from ladder.models.base import Completion, Message, Model, Usage
 
@@ -49,6 +51,11 @@ class DummyEmbedder:
     def __init__(self, dim: int = 64):
         self.dim = dim
 
+    @property
+    def fingerprint(self) -> str:
+        """What an index records as its embedder (ladder.retrieval.index.build_index takes this object)."""
+        return f"dummy-embedder:{self.dim}"
+
     def encode(self, texts: list[str]):
         import hashlib
 
@@ -60,3 +67,33 @@ class DummyEmbedder:
                 out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1, norms)
+
+
+def run_cli(*args: object, cwd: str | Path | None = None) -> subprocess.CompletedProcess:
+    """Run `ladder ARGS` in this process, as the console script would: exit code, stdout, stderr.
+
+    Much cheaper than a subprocess for tests of the command line; an unexpected exception
+    propagates (where the console script would print a traceback and exit 1).
+    """
+    import contextlib
+    import io
+    import os
+    import sys
+
+    from ladder.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv, here, code = sys.argv, os.getcwd(), 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        sys.argv = ["ladder", *map(str, args)]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main()
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = argv
+        os.chdir(here)
+    return subprocess.CompletedProcess(["ladder", *map(str, args)], code, out.getvalue(), err.getvalue())

@@ -8,6 +8,42 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+# What an unmarked test may not do: each entry is "module:attribute" of something that loads real
+# weights or starts a process. Tests that need them carry @pytest.mark.integration.
+COSTLY = {
+    "subprocess:Popen": "starts a process",
+    "ladder.models.llamacpp:LlamaCppModel._load": "loads GGUF weights with llama.cpp",
+    "ladder.retrieval.dense:load_embedder": "loads the MiniLM embedder",
+    "ladder.retrieval.cross_encoder:CrossEncoderReranker.__init__": "loads a cross-encoder",
+    "ladder.models.bundled:model_path": "uses a bundled model's real weights",
+    "ladder.retrieval.train_embedder:train_embedder": "trains the real embedder",
+    "ladder.retrieval.train_reranker:train": "trains a real cross-encoder",
+}
+
+
+@pytest.fixture(autouse=True)
+def costs_are_declared(request, monkeypatch):
+    """An unmarked test that loads real weights or starts a process fails, saying to mark it."""
+    if request.node.get_closest_marker("integration"):
+        return
+    import importlib
+
+    for target, what in COSTLY.items():
+        module, _, attr = target.partition(":")
+        try:
+            owner = importlib.import_module(module)
+        except ImportError:
+            continue
+        *path, name = attr.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+
+        def refuse(*args, _what=what, **kwargs):
+            raise RuntimeError(f"this test {_what}: mark it @pytest.mark.integration (see tests/conftest.py COSTLY)")
+
+        monkeypatch.setattr(owner, name, refuse)
+
+
 @pytest.fixture(autouse=True)
 def ladder_home(tmp_path_factory, monkeypatch):
     """Each test session gets its own LADDER_HOME (joined models are re-used within it)."""

@@ -8,10 +8,10 @@ import pytest
 from tests.conftest import write_jsonl
 
 
-def ladder(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "ladder", *args], capture_output=True, text=True, cwd=cwd)
+from ladder.testing import run_cli as ladder
 
 
+@pytest.mark.integration  # a fresh interpreter, to see what `ladder --help` imports
 def test_help_lists_commands_without_importing_heavy_libraries():
     out = subprocess.run([sys.executable, "-X", "importtime", "-m", "ladder", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "climb" in out.stdout

@@ -181,6 +181,7 @@ def test_climb_skips_rungs_that_cannot_apply_and_says_why(sentiment_task, tmp_pa
     assert "try few-shot, add" in res.recommendation  # the one rung that could still help
 
 
+@pytest.mark.integration
 def test_a_training_rung_that_refuses_does_not_lose_the_measured_rows(sentiment_task, tmp_path, models):
     task = load_task(sentiment_task)  # 8 train examples, fewer than fine-tuning accepts by default
     task.target = 1.01

@@ -12,13 +12,13 @@ LADDER = Path(__file__).resolve().parents[1] / "ladder"
 # Lowest first. A module may import from its own layer or any lower one.
 LAYERS = [
     {"errors", "registry", "home", "stats", "manifest"},
-    {"models", "testing"},
+    {"models"},
     {"task", "metrics", "cost", "store"},
     {"retrieval", "prompts", "citations", "evaluation", "judge", "data"},
     {"train"},
     {"rungs"},
-    {"advisor", "distill", "answer", "verdict", "rundir", "estimate", "saved", "report"},
-    {"server", "cli", "__main__", "ladder"},
+    {"advisor", "distill", "answer", "verdict", "rundir", "estimate", "saved", "report", "gate"},
+    {"server", "cli", "__main__", "ladder", "testing"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -71,10 +71,9 @@ def _show(result: Any, title: str, extra: dict[str, Any] | None = None) -> None:
 def _score(task: Any, base: str, result: Any, limit: int | None) -> dict[str, Any]:
     """Evaluate the served fine-tuned program on the (sampled) test split."""
     from ladder.evaluation import evaluate
-    from ladder.models import load_model
-    from ladder.rungs.base import Program
+    from ladder.rungs.finetune import served_program
 
-    prog = Program("finetune", task, load_model(base, lora_path=str(result.gguf)), one_time=result.usage)
+    prog = served_program(task, base, result.gguf, one_time=result.usage)
     res = evaluate(prog, task.test_sample(limit), task.metric, **task.scoring())
     return {"metric": res.metric, "score": res.score, "ci_low": res.ci_low, "ci_high": res.ci_high, "n": res.n}
 

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ladder.errors import LadderError
-from ladder.models.base import Model
+from ladder.models.base import Model, Usage
 from ladder.rungs.base import Program, RungSpec
 from ladder.task import Task
 
@@ -62,19 +62,28 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
     result = finetune(task, spec, adapter_dir(task, spec, config), config, progress=sys.stderr.isatty())
     if result.gguf is None:
         raise LadderError(f"{result.out}: no adapter.gguf was written; delete the folder and train again")
-    from ladder.models import load_model
-
-    served: Model = load_model(spec, lora_path=str(result.gguf))
-    store = getattr(model, "store", None)
-    if store is not None:
-        from ladder.store import CachedModel
-
-        served = CachedModel(served, store)
     describe = {"rank": config.rank, "epochs": result.config["epochs"], "steps": result.steps,
                 "examples": result.meta.get("n_train"), "lr": config.lr, "adapter": str(result.out),
                 "final_loss": result.curve[-1]["loss"] if result.curve else None, "flops": result.flops,
                 "calibrate": calibrate}
-    return Program("finetune", task, served, config=describe, one_time=result.usage, list_labels=False)
+    return served_program(task, spec, result.gguf, store=getattr(model, "store", None), config=describe,
+                          one_time=result.usage)
+
+
+def served_program(task: Task, spec: str, adapter_gguf: Any, *, store: Any = None, config: dict[str, Any] | None = None,
+                   one_time: Usage | None = None) -> Program:
+    """The one way to build a fine-tuned program: the base with its GGUF LoRA, prompted as in training
+    (no label list: the adapter learnt the labels from its answers). Used by the rung, `ladder
+    finetune --eval`, distillation and saved programs, so their scores are the same program's."""
+    from ladder.models import load_model
+
+    served: Model = load_model(spec, lora_path=str(adapter_gguf))
+    if store is not None:
+        from ladder.store import CachedModel
+
+        served = CachedModel(served, store)
+    return Program("finetune", task, served, config=dict(config or {}), one_time=one_time or Usage(),
+                   list_labels=False)
 
 
 def options() -> type:

@@ -1,14 +1,12 @@
 """`ask`: retrieve, rerank, answer with [n] citations from delimited passages; "I don't know" when unsupported."""
 import re
-import subprocess
-import sys
 
 import pytest
 
 from ladder.answer import DONT_KNOW, answer_messages, ask, format_answer, says_unknown
 from ladder.citations import check_citations, parse_citations
 from ladder.retrieval.hit import Hit
-from ladder.testing import DummyModel
+from ladder.testing import DummyModel, run_cli
 
 PASSAGES = [
     Hit("rome", 2.0, "The Roman Empire was divided in 395 AD into a western and an eastern half.", "Roman Empire"),
@@ -140,8 +138,7 @@ def test_citation_parsing_and_unknown_detection():
 
 
 def test_cli_ask_on_a_missing_index_is_one_line_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "ladder", "ask", str(tmp_path / "nope"), "a question"],
-                       capture_output=True, text=True)
+    r = run_cli("ask", str(tmp_path / "nope"), "a question")
     assert r.returncode == 2
     assert r.stderr.startswith("error:") and len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr
@@ -167,8 +164,8 @@ def test_cli_ask_json_with_the_real_model(tmp_path):
     from ladder.retrieval.index import build_index
 
     build_index([{"id": h.doc_id, "title": h.title, "text": h.text} for h in PASSAGES], tmp_path / "idx")
-    r = subprocess.run([sys.executable, "-m", "ladder", "ask", str(tmp_path / "idx"), "Who painted the Sistine Chapel?",
-                        "--model", "smollm2-135m", "-k", "2", "--json"], capture_output=True, text=True)
+    r = run_cli("ask", str(tmp_path / "idx"), "Who painted the Sistine Chapel?", "--model", "smollm2-135m", "-k", "2",
+                "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["sources"][0]["doc_id"] == "sistine" and d["model"] == "smollm2-135m" and "answer" in d

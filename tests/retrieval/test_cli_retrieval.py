@@ -31,6 +31,7 @@ def test_commands_are_the_registered_attributes():
     assert "Example" in cli_retrieval.search.help and "Example" in cli_retrieval.index.help
 
 
+@pytest.mark.integration
 def test_index_then_search_json(tmp_path):
     corpus = write_corpus(tmp_path / "corpus.jsonl")
     r = CliRunner().invoke(cli_retrieval.index, [str(corpus), "--out", str(tmp_path / "idx"), "--json"])
@@ -46,6 +47,7 @@ def test_index_then_search_json(tmp_path):
     assert r.exit_code == 0 and "Apollo 11" in r.output
 
 
+@pytest.mark.integration
 def test_default_out_is_named_under_ladder_home(tmp_path, ladder_home):
     corpus = write_corpus(tmp_path / "mycorpus.jsonl")
     r = CliRunner().invoke(cli_retrieval.index, [str(corpus), "--chunking", "none", "--json"])
@@ -55,6 +57,7 @@ def test_default_out_is_named_under_ladder_home(tmp_path, ladder_home):
     assert json.loads(r.stdout)["hits"][0]["doc_id"] == "jazz"
 
 
+@pytest.mark.integration
 def test_eval_retrieval_json(tmp_path):
     beir = write_beir(tmp_path / "beir")
     r = CliRunner().invoke(cli_retrieval.eval_retrieval, [str(beir), "--method", "bm25,dense,hybrid", "--json"])
@@ -88,6 +91,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, n
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.integration
 def test_search_rerank_unknown_name_is_clear(tmp_path, monkeypatch, capsys):
     corpus = write_corpus(tmp_path / "c.jsonl")
     CliRunner().invoke(cli_retrieval.index, [str(corpus), "--out", str(tmp_path / "idx"), "--json"])

@@ -26,6 +26,7 @@ def test_score_rankings_means_and_intervals():
     assert out["ndcg@10"]["low"] <= out["ndcg@10"]["mean"] <= out["ndcg@10"]["high"]
 
 
+@pytest.mark.integration
 def test_bm25_on_a_tiny_beir_folder(tmp_path):
     folder = write_beir(tmp_path / "beir")
     rep = evaluate_retrieval(folder, methods=["bm25"], latency_queries=2)
@@ -35,6 +36,7 @@ def test_bm25_on_a_tiny_beir_folder(tmp_path):
     assert 0.5 < r["ndcg@10"]["mean"] <= 1.0
 
 
+@pytest.mark.integration
 def test_rerank_path_calls_the_reranker_on_the_head_only(tmp_path):
     folder = write_beir(tmp_path / "beir")
     seen = []

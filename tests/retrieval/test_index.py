@@ -21,6 +21,7 @@ def built(tmp_path_factory):
     return build_index(load_corpus(str(corpus)), d / "idx", chunking=Chunking("paragraph", max_words=12)), d
 
 
+@pytest.mark.integration
 def test_embed_is_normalised_and_semantic():
     v = embed(["a cat sits on the mat", "a kitten rests on a rug", "stock market crash"])
     assert v.shape == (3, 384) and v.dtype == np.float32
@@ -39,6 +40,7 @@ def test_build_writes_a_versioned_folder(built):
     assert not [p for p in d.iterdir() if ".tmp-" in p.name]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("method", ["bm25", "dense", "hybrid"])
 def test_each_method_finds_the_answer(built, method):
     idx = Index.load(built[1] / "idx")
@@ -49,6 +51,7 @@ def test_each_method_finds_the_answer(built, method):
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+@pytest.mark.integration
 def test_dense_finds_paraphrases_bm25_cannot(built):
     idx = built[0]
     q = "tallest peak on the planet"  # no word in common with the Everest passage
@@ -56,6 +59,7 @@ def test_dense_finds_paraphrases_bm25_cannot(built):
     assert all(h.doc_id != "everest" for h in idx.search(q, k=3, method="bm25"))
 
 
+@pytest.mark.integration
 def test_per_doc_collapses_passages(built):
     idx = built[0]
     hits = idx.search("sistine chapel renaissance art michelangelo", k=len(idx), method="hybrid")
@@ -64,6 +68,7 @@ def test_per_doc_collapses_passages(built):
     assert [h.doc_id for h in per].count("sistine") == 1 and len(per) == len({h.doc_id for h in per})
 
 
+@pytest.mark.integration
 def test_search_many_equals_search(built):
     idx = built[0]
     qs = ["moon landing", "jazz origins"]
@@ -111,6 +116,7 @@ def test_failed_build_leaves_no_half_index(tmp_path):
     assert not (tmp_path / "out").exists() and not list(tmp_path.iterdir())
 
 
+@pytest.mark.integration
 def test_open_index_caches_and_excludes(tmp_path, ladder_home):
     corpus = write_corpus(tmp_path / "c.jsonl")
     a = open_index(str(corpus), chunking=Chunking("none"), exclude_ids=["moon"])

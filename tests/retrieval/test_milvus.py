@@ -35,6 +35,7 @@ def test_folder_is_a_versioned_milvus_index(midx):
     assert len(midx) == m["n_passages"] == len(DOCS)  # default chunking: each short document is one passage
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("method", ["bm25", "dense", "hybrid"])
 def test_each_method_returns_hits(midx, method):
     hits = midx.search("who painted the sistine chapel ceiling", k=3, method=method)
@@ -45,12 +46,14 @@ def test_each_method_returns_hits(midx, method):
     assert hits[0].score > 0
 
 
+@pytest.mark.integration
 def test_dense_and_per_doc(midx):
     assert midx.search("tallest peak on the planet", k=1, method="dense")[0].doc_id == "everest"
     per = midx.search("sistine chapel renaissance michelangelo", k=5, method="hybrid", per_doc=True)
     assert len({h.doc_id for h in per}) == len(per)
 
 
+@pytest.mark.integration
 def test_reload_from_folder_gives_same_results(midx):
     before = midx.search_many(["moon landing", "jazz new orleans"], k=3, method="hybrid")
     midx.close()

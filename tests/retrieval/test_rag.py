@@ -29,6 +29,7 @@ def qa_task(corpus, test=TEST, id_field=None):
                 metric="token_f1", corpus=corpus, id_field=id_field)
 
 
+@pytest.mark.integration
 def test_passages_go_in_the_prompt_as_data(tmp_path):
     from ladder.rungs.rag import compile
 
@@ -43,6 +44,7 @@ def test_passages_go_in_the_prompt_as_data(tmp_path):
     assert prog.describe()["rung"] == "rag" and prog.config["k"] == 2
 
 
+@pytest.mark.integration
 def test_index_is_cached_under_ladder_home(tmp_path, monkeypatch):
     from ladder.rungs.rag import compile
 
@@ -57,6 +59,7 @@ def test_index_is_cached_under_ladder_home(tmp_path, monkeypatch):
     assert (built[0] / "manifest.json").stat().st_mtime == mtime  # loaded, not rebuilt
 
 
+@pytest.mark.integration
 def test_a_corpus_holding_test_inputs_is_refused(tmp_path):
     from ladder.rungs.rag import compile
 

@@ -9,6 +9,7 @@ from ladder.retrieval import cross_encoder as ce
 from ladder.retrieval import train_data as td
 from ladder.retrieval import train_reranker as tr
 from ladder.retrieval.hit import Hit
+from ladder.testing import run_cli
 
 TOPICS = ["volcano", "penguin", "violin", "glacier", "satellite", "orchid", "pyramid", "tornado", "comet", "coral"]
 
@@ -56,6 +57,7 @@ def test_missing_beir_files_name_the_file(tmp_path):
         td.pairs_from_beir(tmp_path, "train")
 
 
+@pytest.mark.integration
 def test_train_save_load_and_rank(tmp_path):
     folder = write_beir(tmp_path / "b")
     pairs, _ = td.pairs_from_beir(folder, "train", negatives=2, pool=5)
@@ -97,11 +99,13 @@ def test_train_save_load_and_rank(tmp_path):
         tr.tune_blend(out, folder, ["q9"])  # a test query
 
 
+@pytest.mark.integration
 def test_training_needs_both_labels(tmp_path):
     with pytest.raises(LadderError, match="both relevant and non-relevant"):
         tr.train([td.Pair("q", "p", 1.0)], tmp_path / "x")
 
 
+@pytest.mark.integration
 def test_not_a_cross_encoder_folder(tmp_path):
     with pytest.raises(LadderError, match="config.json missing"):
         ce.CrossEncoderReranker(tmp_path)
@@ -118,13 +122,6 @@ def test_teacher_labels_become_soft_pairs():
     assert pairs[0].passage == "T. gold text" and pairs[1].passage == "other"
 
 
-def run_cli(*args):
-    import subprocess
-    import sys
-
-    return subprocess.run([sys.executable, "-m", "ladder", *args], capture_output=True, text=True)
-
-
 def test_cli_refuses_the_test_split(tmp_path):
     folder = write_beir(tmp_path / "b")
     r = run_cli("train-reranker", str(folder), "--split", "test", "--out", str(tmp_path / "ce"))
@@ -132,6 +129,7 @@ def test_cli_refuses_the_test_split(tmp_path):
     assert not (tmp_path / "ce").exists()
 
 
+@pytest.mark.integration
 def test_cli_trains_and_reports_json(tmp_path):
     folder = write_beir(tmp_path / "b")
     out = tmp_path / "ce"
@@ -144,6 +142,7 @@ def test_cli_trains_and_reports_json(tmp_path):
     assert (out / "config.json").exists() and ce.read_meta(out)["steps"] == meta["steps"]
 
 
+@pytest.mark.integration
 def test_cli_tunes_the_blend_on_held_out_queries(tmp_path):
     folder = write_beir(tmp_path / "b")
     out = tmp_path / "ce"

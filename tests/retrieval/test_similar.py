@@ -73,6 +73,7 @@ def test_few_shot_rung_uses_it(monkeypatch, tmp_path):
     assert msgs[-1]["content"] == "stocks and the market"
 
 
+@pytest.mark.integration
 def test_with_the_real_minilm_embedder():
     train = TRAIN + [{"text": "heavy snowfall closed the mountain roads", "label": "weather"}]
     pick = similar_selector(task(train=train), 1)

@@ -19,6 +19,7 @@ def test_triples_come_from_train_with_hard_negatives(tmp_path):
         te.triples_from_beir(folder, "test")
 
 
+@pytest.mark.integration
 def test_training_pulls_queries_toward_their_documents(tmp_path):
     import numpy as np
     from sentence_transformers import SentenceTransformer
@@ -44,6 +45,7 @@ def test_training_pulls_queries_toward_their_documents(tmp_path):
     assert after > before
 
 
+@pytest.mark.integration
 def test_cli_trains_and_refuses_a_folder_without_qrels(tmp_path):
     import json
     import subprocess

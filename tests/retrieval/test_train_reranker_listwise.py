@@ -11,6 +11,7 @@ from ladder.retrieval.hit import Hit
 from tests.retrieval.test_rerank_cross_encoder import TOPICS, run_cli, write_beir
 
 
+@pytest.mark.integration
 def test_hybrid_mined_groups_hold_the_first_stages_non_relevant_top_hits(tmp_path):
     folder = write_beir(tmp_path / "b")
     groups, held = td.groups_from_beir(folder, "train", pool=5, holdout=2, method="hybrid")
@@ -59,6 +60,7 @@ def test_train_data_doctests():
     assert doctest.testmod(td).failed == 0 and doctest.testmod(td).attempted >= 2
 
 
+@pytest.mark.integration
 def test_listwise_training_ranks_the_positive_first(tmp_path):
     folder = write_beir(tmp_path / "b")
     groups, _ = td.groups_from_beir(folder, "train", pool=5)
@@ -74,6 +76,7 @@ def test_listwise_training_ranks_the_positive_first(tmp_path):
     assert [h.doc_id for h in ranked] == ["volcano-1", "volcano-2"] and ranked[0].score > ranked[1].score + 1
 
 
+@pytest.mark.integration
 def test_each_loss_refuses_the_other_kind_of_example(tmp_path):
     group, pair = td.Group("q", "p", ["n"]), td.Pair("q", "p", 1.0)
     with pytest.raises(LadderError, match="listwise loss trains on groups"):
@@ -89,6 +92,7 @@ def test_each_loss_refuses_the_other_kind_of_example(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.integration
 def test_cli_listwise_with_hybrid_negatives(tmp_path):
     folder = write_beir(tmp_path / "b")
     out = tmp_path / "ce"

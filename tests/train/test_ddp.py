@@ -46,6 +46,7 @@ def test_shard_splits_a_global_batch_without_overlap():
 
 @pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(
     os.path.dirname(sys.executable), "torchrun")), reason="torchrun not installed")
+@pytest.mark.integration
 def test_two_processes_converge_like_one(tmp_path):
     task = write_task(tmp_path)
     base = hf.write_tiny_base(tmp_path / "base", WORDS + ["Is it a fruit or a vehicle?",

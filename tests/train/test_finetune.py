@@ -162,16 +162,14 @@ def test_adapter_cache_key_follows_task_base_and_config(tiny):
 
 
 def test_cli_prints_one_line_and_exits_2_on_bad_input(tiny, tmp_path):
-    import subprocess
-    import sys
-
     rows = [{"text": t, "label": "animal"} for t in ANIMALS[:3]]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (tmp_path / "test.jsonl").write_text(json.dumps({"text": "an owl hoots", "label": "animal"}) + "\n")
     (tmp_path / "task.toml").write_text(f'instruction = "{INSTRUCTION}"\noutput = "label"\nlabels = ["animal", "weather"]\n'
                                         'train = "train.jsonl"\ntest = "test.jsonl"\n')
-    r = subprocess.run([sys.executable, "-m", "ladder", "finetune", str(tmp_path / "task.toml"), "--model", tiny,
-                        "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    from ladder.testing import run_cli
+
+    r = run_cli("finetune", str(tmp_path / "task.toml"), "--model", tiny, "--out", str(tmp_path / "run"))
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'task.toml'}: 3 training example(s); fine-tuning needs at least 8 "

@@ -1,14 +1,10 @@
 """`ladder pretrain` and `ladder plan-pretrain` from the shell: JSON out, one-line errors."""
 import importlib.util
 import json
-import subprocess
-import sys
 
 import pytest
 
-
-def ladder(*args):
-    return subprocess.run([sys.executable, "-m", "ladder", *args], capture_output=True, text=True)
+from ladder.testing import run_cli as ladder
 
 
 def test_plan_pretrain_json_is_the_arithmetic():
@@ -38,7 +34,7 @@ def test_plan_pretrain_table_prints_assumptions_and_all_gpus():
     (["pretrain", "missing.jsonl", "--scratch", "--params", "1M", "--out", "o"], "missing.jsonl"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "ladder", *args], capture_output=True, text=True, cwd=tmp_path)
+    r = ladder(*args, cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -57,6 +57,7 @@ def test_llamacpp_greedy_generation_matches_torch(exported):
     assert out["choices"][0]["text"] == tok.decode(ours)
 
 
+@pytest.mark.integration
 def test_pretrain_run_exports_a_gguf_the_serving_backend_loads(tmp_path, wiki_rows):
     from ladder.models.llamacpp import LlamaCppModel
 

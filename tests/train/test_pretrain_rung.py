@@ -65,6 +65,7 @@ def test_doctests_hold():
     assert doctest.testmod(rung).failed == 0
 
 
+@pytest.mark.integration
 def test_rung_pretrains_then_finetunes_and_adds_both_costs(tmp_path, doubles):
     task = make_task(tmp_path)
     program = rung.compile(task, DummyModel(name="smollm2-135m"), {"pretrain_steps": 3, "epochs": 2})
@@ -81,6 +82,7 @@ def test_rung_pretrains_then_finetunes_and_adds_both_costs(tmp_path, doubles):
     assert base.name == "smollm2-135m-cpt"  # the continued base, named after what it is
 
 
+@pytest.mark.integration
 def test_test_inputs_never_reach_the_pretraining_corpus(tmp_path, doubles):
     rung.compile(make_task(tmp_path), DummyModel(name="smollm2-135m"), {})
     corpus_text, _ = doubles["pretrain"][0]
@@ -88,6 +90,7 @@ def test_test_inputs_never_reach_the_pretraining_corpus(tmp_path, doubles):
     assert corpus_text.count("\n") == 6
 
 
+@pytest.mark.integration
 def test_a_second_compile_reuses_the_continued_base(tmp_path, doubles):
     task = make_task(tmp_path)
     first = rung.compile(task, DummyModel(name="smollm2-135m"), {"pretrain_steps": 3})
@@ -111,6 +114,7 @@ def test_remote_models_cannot_be_pretrained(tmp_path, doubles):
         rung.compile(make_task(tmp_path), DummyModel(name="openai/gpt-4o-mini"), {})
 
 
+@pytest.mark.integration
 def test_a_climb_time_budget_bounds_both_trainings(tmp_path, doubles):
     rung.compile(make_task(tmp_path), DummyModel(name="smollm2-135m"), {"max_minutes": 2.5})
     (_, cfg), = doubles["pretrain"]
