@@ -11,7 +11,6 @@ declared as class attributes, so callers ask instead of guessing:
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -116,14 +115,6 @@ class Timer:
 
     def usage(self, tokens_in: int, tokens_out: int) -> Usage:
         return Usage(tokens_in, tokens_out, self.wall, self.cpu)
-
-
-def sha256_file(path: str, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def pick_choice(text: str, choices: list[str]) -> str | None:

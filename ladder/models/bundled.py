@@ -14,8 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ladder.models.base import ModelError, sha256_file
 from ladder.home import ladder_home
+from ladder.manifest import sha256_path
+from ladder.models.base import ModelError
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def _verified(path: Path, sha: str, digest: str | None = None) -> bool:
             return True
     except (OSError, ValueError):
         pass
-    if (digest or sha256_file(str(path))) != sha:
+    if (digest or sha256_path(str(path))) != sha:
         return False
     stamp.parent.mkdir(parents=True, exist_ok=True)
     stamp.write_text(json.dumps(key))

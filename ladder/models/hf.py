@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ladder.errors import LadderError
-from ladder.models.base import sha256_file
 from ladder.home import ladder_home
+from ladder.manifest import sha256_path
 
 LLAMA_CPP_VERSION = "0.3.36"  # the llama-cpp-python release whose llama.cpp serves our GGUFs
 _SDIST = f"llama_cpp_python-{LLAMA_CPP_VERSION}"
@@ -71,14 +71,14 @@ def resolve_base(spec: str | os.PathLike) -> BaseRef:
         return BaseRef(s, BUNDLED[s].sha256[:16], model_path(s))
     p = Path(s)
     if p.is_file() and p.suffix == ".gguf":
-        return BaseRef(p.stem, sha256_file(str(p))[:16], p)
+        return BaseRef(p.stem, sha256_path(str(p))[:16], p)
     if p.is_dir() and (p / "config.json").exists():
         h = hashlib.sha256((p / "config.json").read_bytes())
         weights = sorted(p.glob("*.safetensors"))
         if not weights:
             raise LadderError(f"{p}: no *.safetensors weights next to config.json")
         for w in weights:
-            h.update(sha256_file(str(w)).encode())
+            h.update(sha256_path(str(w)).encode())
         return BaseRef(p.name, h.hexdigest()[:16], None, folder=p)
     raise LadderError(
         f"unknown base model '{s}'; give a bundled name ({', '.join(BUNDLED)}), "
@@ -127,7 +127,6 @@ def load_base(spec: str | os.PathLike, dtype: Any = None) -> tuple[Any, Any]:
     """(model, tokenizer) in fp32 on CPU, eval mode. The tokenizer has a pad token."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ladder.models.base import Completion, Message, Model, ModelError, PromptTooLong, Timer, sha256_file
+from ladder.manifest import sha256_path
+from ladder.models.base import Completion, Message, Model, ModelError, PromptTooLong, Timer
 
 
 class LlamaCppModel(Model):
@@ -71,8 +72,8 @@ class LlamaCppModel(Model):
     def fingerprint(self) -> str:
         """SHA-256 of the weights (+ of the LoRA adapter), computed once."""
         if self._fp is None:
-            sha = self._sha or sha256_file(str(self.path))
-            self._fp = sha + (f"+{sha256_file(self.lora_path)[:16]}" if self.lora_path else "")
+            sha = self._sha or sha256_path(str(self.path))
+            self._fp = sha + (f"+{sha256_path(self.lora_path)[:16]}" if self.lora_path else "")
         return self._fp
 
     # -- prompt ---------------------------------------------------------

@@ -2,9 +2,10 @@
 
 import pytest
 
+from ladder.manifest import sha256_path
 from ladder.models import load_model
+from ladder.models.base import ModelError
 from ladder.models.bundled import BUNDLED, model_path
-from ladder.models.base import ModelError, sha256_file
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +16,7 @@ def smol():
 
 
 def test_bundled_model_is_hash_checked(smol):
-    assert sha256_file(str(model_path("smollm2-135m"))) == BUNDLED["smollm2-135m"].sha256
+    assert sha256_path(str(model_path("smollm2-135m"))) == BUNDLED["smollm2-135m"].sha256
     assert smol.fingerprint == BUNDLED["smollm2-135m"].sha256
 
 
