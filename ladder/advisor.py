@@ -218,6 +218,9 @@ def climb(task: Task, models: list[str] | None = None, rungs: list[str] | None =
     best, text, v = recommend(task, rows, unavailable={r for r in rung_names() if all(why_not(task, r, m) for m in models)},
                               predictions=[e.rows for e in evals], volume=volume, meets=meets,
                               horizon_months=horizon_months)
+    if v is not None:
+        for r, ok in zip(rows, v.meets):  # the table says what the verdict used (lower bound or mean)
+            r.meets_target = ok
     info = {"name": task.name, "source": task.source, "metric": task.metric, "target": task.target,
             "n_test": len(task.test_sample(limit)), "n_train": len(task.train), "fingerprint": task.fingerprint(),
             "requests": task.requests, "volume_per_month": volume, "prices": {"cpu_hour": prices["cpu_hour"]}}
