@@ -13,8 +13,9 @@ Each estimate says which of these it used in `basis`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ladder.cost import load_prices, usage_cost
 from ladder.models.base import Usage
@@ -51,7 +52,13 @@ def estimate(task: Task, models: list[str] | None = None, rungs: list[str] | Non
              train_minutes: float | None = None, prices: dict[str, Any] | None = None, base_url: str | None = None,
              sample: int = SAMPLE_CALLS, on_pair: Callable[[str, str], None] | None = None) -> dict[str, Any]:
     """{"pairs": [Estimate...], "skipped": [...], "total": {...}} for the climb these arguments describe."""
-    from ladder.advisor import TRAIN_MINUTES, default_models, plan, rung_options, why_not
+    from ladder.advisor import (
+        TRAIN_MINUTES,
+        default_models,
+        plan,
+        rung_options,
+        why_not,
+    )
     from ladder.rungs import rung_names, rung_spec
     from ladder.store import Store
 

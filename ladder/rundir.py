@@ -17,8 +17,9 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ladder.errors import LadderError
 
@@ -108,8 +109,7 @@ def _write_rows(tmp: Path, doc: dict[str, Any], predictions: Sequence[Sequence[d
         if curve:
             row["loss_curve"] = curve
         with open(folder / PREDICTIONS, "w", encoding="utf-8") as f:
-            for p in (predictions[i] if i < len(predictions) else []):
-                f.write(json.dumps({k: p.get(k) for k in PRED_KEYS}, default=str) + "\n")
+            f.writelines(json.dumps({k: p.get(k) for k in PRED_KEYS}, default=str) + "\n" for p in (predictions[i] if i < len(predictions) else []))
         program = programs[i] if i < len(programs) else None
         row["program_dir"] = None
         if program is not None and save is not None:

@@ -20,12 +20,20 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from ladder.errors import LadderError
-from ladder.stats import (PairedTest, diff_sd, examples_needed, min_detectable_effect, paired_bootstrap_stat,
-                          paired_test, pareto_front)
+from ladder.stats import (
+    PairedTest,
+    diff_sd,
+    examples_needed,
+    min_detectable_effect,
+    paired_bootstrap_stat,
+    paired_test,
+    pareto_front,
+)
 
 HORIZON_MONTHS = 12  # one-time costs are amortised over a year of traffic unless told otherwise
 DAYS_PER_MONTH = 30
@@ -33,7 +41,7 @@ PROMPTED = ("zero-shot", "few-shot", "rag")  # rungs that train nothing
 MEETS = ("lower", "mean")
 
 
-def parse_volume(text: str | float | int) -> float:
+def parse_volume(text: str | float) -> float:
     """Requests per month from '100000/month', '3k/day', '1e5' (a plain number is per month).
 
     >>> parse_volume("100000/month"), parse_volume("2k/day"), parse_volume(5e4)

@@ -5,10 +5,9 @@ import re
 
 import pytest
 
-import ladder.report.svg as svg
 from ladder.advisor import climb
 from ladder.errors import LadderError
-from ladder.report import disagreements, report_data, write_report
+from ladder.report import disagreements, report_data, svg, write_report
 from ladder.store import Store
 from ladder.task import load_task
 from tests.test_climb import models  # noqa: F401 (fixture)
@@ -49,7 +48,7 @@ def test_markdown_and_json(result, tmp_path):
 def test_rerendered_from_the_run_directory_matches(result, tmp_path):
     a = write_report(report_data(result), tmp_path / "a.md").read_text()
     b = write_report(report_data(result.run_dir), tmp_path / "b.md").read_text()
-    strip = lambda s: s.split("Run directory")[0]  # noqa: E731
+    strip = lambda s: s.split("Run directory")[0]
     assert strip(a) == strip(b)
 
 

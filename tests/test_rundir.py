@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-import ladder.rundir as rundir
+from ladder import rundir
 from ladder.advisor import climb
 from ladder.errors import LadderError
 from ladder.rundir import FORMAT, find_row, read_run, write_run

@@ -7,9 +7,19 @@ import math
 import numpy as np
 import pytest
 
-import ladder.stats as stats
-from ladder.stats import (bootstrap_ci, diff_sd, examples_needed, mcnemar, mcnemar_p, min_detectable_effect,
-                          paired_bootstrap, paired_bootstrap_stat, paired_test, pareto_front)
+from ladder import stats
+from ladder.stats import (
+    bootstrap_ci,
+    diff_sd,
+    examples_needed,
+    mcnemar,
+    mcnemar_p,
+    min_detectable_effect,
+    paired_bootstrap,
+    paired_bootstrap_stat,
+    paired_test,
+    pareto_front,
+)
 
 
 def test_doctests():

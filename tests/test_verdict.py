@@ -7,7 +7,7 @@ import doctest
 import numpy as np
 import pytest
 
-import ladder.verdict as verdict
+from ladder import verdict
 from ladder.errors import LadderError
 from ladder.stats import bootstrap_ci
 from ladder.verdict import decide, parse_volume, row_cost

@@ -11,7 +11,6 @@ from ladder.cli.common import common_options, console, progress_bar, rung_option
 from ladder.cli.decide import climb_decision_options
 
 
-
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def models(as_json: bool) -> None:
@@ -109,11 +108,11 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
     """
     from ladder.advisor import climb as do_climb
     from ladder.cli.decide import after_climb, print_estimate
-    from ladder.verdict import parse_volume
-    from ladder.rungs import rung_names
     from ladder.cost import load_prices
+    from ladder.rungs import rung_names
     from ladder.store import Store
     from ladder.task import load_task
+    from ladder.verdict import parse_volume
 
     task = load_task(task_file)
     if target is not None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -99,7 +100,7 @@ def compare(a: str, b: str, as_json: bool, show: int) -> None:
         tab = Table(title=f"changed examples (first {min(show, len(d['changed']))} of {len(d['changed'])})")
         for col in ("#", "input", "expected", "A", "B"):
             tab.add_column(col)
-        mark = lambda s: "✓" if (s or 0) >= 1 else "✗"  # noqa: E731
+        mark = lambda s: "✓" if (s or 0) >= 1 else "✗"
         for c in d["changed"][:show]:
             tab.add_row(str(c["idx"]), str(c["input"])[:70], str(c["expected"])[:30],
                         f"{mark(c['a_score'])} {str(c['a_output'])[:30]}", f"{mark(c['b_score'])} {str(c['b_output'])[:30]}")

@@ -11,9 +11,9 @@ includes once.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Sequence
 
 PALETTE = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#db2777", "#65a30d"]
 
@@ -100,8 +100,8 @@ class _Frame:
         self.x0, self.x1, self.y0, self.y1 = left, width - right, height - bottom, top
 
     def open(self, title: str, desc: str) -> list[str]:
-        return [f'<svg class="plot" viewBox="0 0 {self.w} {self.h}" xmlns="http://www.w3.org/2000/svg" role="img" '
-                f'aria-label="{escape(desc)}">', f'<title>{escape(desc)}</title>',
+        return [(f'<svg class="plot" viewBox="0 0 {self.w} {self.h}" xmlns="http://www.w3.org/2000/svg" role="img" '
+                 f'aria-label="{escape(desc)}">'), f'<title>{escape(desc)}</title>',
                 f'<text class="title" x="{self.x0}" y="16">{escape(title)}</text>' if title else ""]
 
 
