@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import click
 
 from ladder.answer import PROMPTS
-from ladder.cli.common import console
+from ladder.cli.common import console, no_verify_option, timeout_option
 from ladder.errors import LadderError
 
 
@@ -34,6 +34,8 @@ from ladder.errors import LadderError
 @click.option("--show-passages", is_flag=True, help="List every passage given to the model, not just the cited ones.")
 @click.option("--adapted", is_flag=True, help="Retrieve with the embedder and cross-encoder 'ladder adapt' trained for INDEX.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@no_verify_option
+@timeout_option
 def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, method: str, rerank_spec: str | None,
         k: int, candidates: int, min_score: float | None, prompt: str, show_passages: bool, as_json: bool,
         adapted: bool = False) -> None:

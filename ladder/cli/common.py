@@ -46,6 +46,19 @@ def timeout_option(f: Callable) -> Callable:
                              "(default $LADDER_TIMEOUT or 60).")(f)
 
 
+def _no_verify(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        import os
+
+        os.environ["LADDER_NO_VERIFY"] = "1"
+
+
+def no_verify_option(f: Callable) -> Callable:
+    """--no-verify: use an index whose files no longer match its manifest's SHA-256s (for the brave)."""
+    return click.option("--no-verify", is_flag=True, expose_value=False, callback=_no_verify,
+                        help="Skip checking the index files' SHA-256 against its manifest (also LADDER_NO_VERIFY=1).")(f)
+
+
 def console(stderr: bool = False) -> Any:
     from rich.console import Console
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ladder.cli.common import at_least, no_verify_option
 from ladder.errors import LadderError
 
 METHODS = ("hybrid", "bm25", "dense")  # mirrors ladder.retrieval.index.METHODS (kept light: no numpy at --help)
@@ -105,12 +106,13 @@ def index(corpus: str, out_dir: str | None, chunking: str, max_words: int, overl
 @click.argument("index_dir")
 @click.argument("query")
 @click.option("--method", type=click.Choice(METHODS), default="hybrid", show_default=True)
-@click.option("-k", "k", default=10, show_default=True, help="Hits to show.")
+@click.option("-k", "k", default=10, show_default=True, callback=at_least(1), help="Hits to show.")
 @click.option("--rerank", default=None, help="Re-rank the candidates: llm, pointwise:<model>, listwise:<model>, qlm:<model>, cross-encoder:<folder>.")
 @click.option("--adapted", is_flag=True, help="Use the embedder and cross-encoder 'ladder adapt' trained for this index.")
 @click.option("--rerank-depth", default=30, show_default=True, help="Candidates passed to the reranker.")
 @click.option("--per-doc", is_flag=True, help="At most one passage per document.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@no_verify_option
 def search(index_dir: str, query: str, method: str, k: int, rerank: str | None, rerank_depth: int,
            per_doc: bool, as_json: bool, adapted: bool = False) -> None:
     """Search an index with BM25, dense vectors, or both fused.
@@ -168,6 +170,7 @@ def search(index_dir: str, query: str, method: str, k: int, rerank: str | None, 
 @click.option("--index", "index_dir", default=None, help="Use this index instead of building one from the folder.")
 @click.option("--adapted", is_flag=True, help="Score the embedder and cross-encoder 'ladder adapt' trained for the index.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@no_verify_option
 def eval_retrieval(beir_folder: str, methods: str, rerank: str | None, rerank_depth: int, split: str,
                    limit: int | None, index_dir: str | None, as_json: bool, adapted: bool = False) -> None:
     """Score retrieval on a BEIR folder: nDCG@10, Recall@100, MRR@10 (95% CI) and latency.
