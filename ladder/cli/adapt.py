@@ -13,10 +13,9 @@ from ladder.errors import LadderError
 def open_for_adapt(spec: str):
     """(index, its folder): an index folder or name as `search` takes it, else a corpus (a BEIR folder
     is indexed whole-document, as `eval-retrieval` indexes it, so both find the same adapted models)."""
-    from ladder.cli.retrieval import resolve_index
     from ladder.retrieval.adapt import refuse_labels
     from ladder.retrieval.chunk import Chunking
-    from ladder.retrieval.index import open_index
+    from ladder.retrieval.index import open_index, resolve_index
 
     refuse_labels(spec)
     p = Path(spec)

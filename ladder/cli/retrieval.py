@@ -27,27 +27,6 @@ def _show_progress(as_json: bool) -> bool:
     return not as_json and sys.stderr.isatty()
 
 
-def _home_indexes() -> Path:
-    from ladder.home import ladder_home
-
-    return ladder_home() / "indexes"
-
-
-def resolve_index(spec: str) -> Path:
-    """A folder, or the name of an index built with the default --out (under $LADDER_HOME/indexes)."""
-    p = Path(spec)
-    if (p / "manifest.json").is_file() or p.exists():
-        return p
-    named = _home_indexes() / spec
-    if (named / "manifest.json").is_file():
-        return named
-    if "/" not in spec and "\\" not in spec:
-        corpus = spec if spec == "wikipedia" else "<corpus>"
-        raise LadderError(f"no index named '{spec}' (looked in ./{spec} and {named}); build it with 'ladder index {corpus}'"
-                          + ("" if spec == "wikipedia" else f" --out {spec}"))
-    return p
-
-
 def load_reranker_lazily(name: str) -> Any:
     try:
         from ladder.retrieval.rerank import load_reranker
@@ -85,10 +64,10 @@ def index(corpus: str, out_dir: str | None, chunking: str, max_words: int, overl
     """
     import time
 
-    from ladder.retrieval.index import Chunking, build_index, load_corpus
+    from ladder.retrieval.index import Chunking, build_index, home_indexes, load_corpus
 
     name = "wikipedia" if corpus == "wikipedia" else Path(corpus.rstrip("/")).name.split(".")[0]
-    out = Path(out_dir) if out_dir else _home_indexes() / name
+    out = Path(out_dir) if out_dir else home_indexes() / name
     t = time.perf_counter()
     idx = build_index(load_corpus(corpus), out, chunking=Chunking(chunking, max_words, overlap), embedder=embedder,
                       stemmer=None if stemmer == "none" else stemmer, progress=_show_progress(as_json), backend=backend,
@@ -124,7 +103,7 @@ def search(index_dir: str, query: str, method: str, k: int, rerank: str | None, 
     """
     import time
 
-    from ladder.retrieval.index import Index
+    from ladder.retrieval.index import Index, resolve_index
 
     idx = Index.load(resolve_index(index_dir))
     reranker = load_reranker_lazily(rerank) if rerank else None
@@ -181,7 +160,7 @@ def eval_retrieval(beir_folder: str, methods: str, rerank: str | None, rerank_de
       ladder eval-retrieval ../shared/data/beir/scifact --method hybrid --rerank llm --limit 50 --json
     """
     from ladder.retrieval.evaluate import evaluate_retrieval
-    from ladder.retrieval.index import Index
+    from ladder.retrieval.index import Index, resolve_index
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     idx = Index.load(resolve_index(index_dir)) if index_dir else None

@@ -47,7 +47,9 @@ def embedder_path(name: str) -> Path:
 
 def embedder_fingerprint(name: str) -> str | list:
     """What identifies an embedder's weights: the bundled name, or a folder's path and weight files
-    (size, mtime), so an index built with a retrained folder is rebuilt."""
+    (size, mtime), so an index built with a retrained folder is rebuilt; an object, its `fingerprint`."""
+    if not isinstance(name, str):
+        return getattr(name, "fingerprint", type(name).__name__)
     if name in BUNDLED_EMBEDDERS:
         return name
     p = embedder_path(name).resolve()
@@ -80,8 +82,10 @@ def embed(texts: Sequence[str], model: str = DEFAULT_EMBEDDER, batch_size: int =
     >>> v = embed(["a cat", "a dog"]); v.shape, round(float((v * v).sum(1)[0]), 3)
     ((2, 384), 1.0)
     """
-    st = load_embedder(model)
     texts = list(texts)
+    if not isinstance(model, str):  # an embedder object (e.g. ladder.testing.DummyEmbedder): encode(texts) -> (n, dim)
+        return np.asarray(model.encode(texts), dtype=np.float32).reshape(len(texts), -1)
+    st = load_embedder(model)
     dim = (getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension)()
     out = np.zeros((len(texts), dim), dtype=np.float32)
     if not texts:

@@ -21,7 +21,8 @@ from typing import Any, Callable, Sequence
 from ladder.errors import LadderError
 from ladder.retrieval.chunk import Chunking
 from ladder.retrieval.hit import Hit
-from ladder.retrieval.index import check_method, open_index
+from ladder.retrieval.index import open_index
+from ladder.retrieval.protocol import check_method
 from ladder.retrieval.ir_metrics import METRICS, mean_ci, percentile
 
 DEPTH = 100  # documents ranked per query (Recall@100 needs 100)

@@ -35,12 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -49,58 +46,59 @@ from ladder.retrieval.bm25 import BM25
 from ladder.retrieval.chunk import Chunk, Chunking, check_chunking, chunk_docs
 from ladder.retrieval.corpus import corpus_fingerprint, load_corpus
 from ladder.retrieval.dense import DEFAULT_EMBEDDER, embed, embedder_fingerprint, top_k
-from ladder.retrieval.fuse import FUSIONS, fuse
+from ladder.retrieval.fuse import fuse
 from ladder.retrieval.hit import Hit
+from ladder.retrieval.protocol import METHODS, Fusion, check_k, check_method
 from ladder.home import ladder_home
+from ladder.manifest import atomic_dir, file_table, remove_stale_tmp
 
-__all__ = ["Index", "build_index", "open_index", "load_corpus", "Chunking", "Hit", "METHODS", "INDEX_VERSION"]
+__all__ = ["Index", "build_index", "open_index", "load_corpus", "Chunking", "Fusion", "Hit", "METHODS", "INDEX_VERSION"]
 
 INDEX_FORMAT = "ladder-index"
 INDEX_VERSION = 1
-METHODS = ("hybrid", "bm25", "dense")
+INDEX_KIND = "ladder.index"  # the manifest's kind (ladder.manifest): its `files` table holds each file's SHA-256
 BACKENDS = ("local", "milvus")
 
 
-@dataclass
-class Fusion:
-    """How `hybrid` combines BM25 and dense.
+def should_verify(verify: bool | None) -> bool:
+    """Check an index's file hashes at load: `verify` if given, else yes unless $LADDER_NO_VERIFY=1
+    (what the CLI's --no-verify sets, so every index a command opens is covered)."""
+    import os
 
-    Defaults chosen on SciFact *train* qrels (bench/retrieval_scifact.py grid:
-    RRF k 5..100 and weighted, bm25 weight 0.1..0.9): min-max weighted fusion,
-    equal weights, was best on train (0.730; RRF k=60 0.724).
-    """
-    method: str = "weighted"  # one of fuse.FUSIONS
-    weights: tuple[float, float] = (0.5, 0.5)  # (bm25, dense)
-    k: int = 60  # RRF constant (used by rrf only)
-    depth: int = 100  # candidates taken from each retriever before fusing
-
-    def to_dict(self) -> dict:
-        return {"method": self.method, "weights": list(self.weights), "k": self.k, "depth": self.depth}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Fusion":
-        base = cls()
-        f = cls(d.get("method", base.method), tuple(d.get("weights", base.weights)), d.get("k", base.k),
-                d.get("depth", base.depth))
-        if f.method not in FUSIONS:
-            raise LadderError(f"unknown fusion '{f.method}'; choose one of: {', '.join(FUSIONS)}")
-        return f
+    return verify if verify is not None else os.environ.get("LADDER_NO_VERIFY", "") not in ("1", "true", "yes")
 
 
-def check_method(method: str) -> str:
-    if method not in METHODS:
-        raise LadderError(f"unknown search method '{method}'; choose one of: {', '.join(METHODS)}")
-    return method
-
-
-def collapse_per_doc(hits: list[Hit]) -> list[Hit]:
-    seen: set[str] = set()
+def _read_passages(path: Path) -> list[Chunk]:
+    """passages.jsonl; a bad line is a LadderError naming file and line."""
+    fix = "rebuild the index with 'ladder index'"
     out = []
-    for h in hits:
-        if h.doc_id not in seen:
-            seen.add(h.doc_id)
-            out.append(h)
+    try:
+        with open(path / "passages.jsonl", "rb") as f:
+            for n, line in enumerate(f, 1):
+                try:
+                    r = json.loads(line)
+                    chunk = Chunk(r["doc_id"], r["title"], r["text"])
+                except (ValueError, KeyError, TypeError, IndexError, RecursionError) as e:
+                    raise LadderError(f"{path / 'passages.jsonl'}:{n}: damaged passage ({type(e).__name__}); {fix}") from None
+                if not all(isinstance(x, str) for x in (chunk.doc_id, chunk.title, chunk.text)):
+                    raise LadderError(f"{path / 'passages.jsonl'}:{n}: damaged passage (a field is not text); {fix}")
+                out.append(chunk)
+    except OSError as e:
+        raise LadderError(f"{path}: the index is incomplete ({e.strerror or e}); {fix}") from None
     return out
+
+
+def _read_vectors(path: Path, manifest: dict) -> np.ndarray:
+    """dense.npy: float32 (n_passages, dim); anything else is a LadderError naming the file."""
+    fix = "rebuild the index with 'ladder index'"
+    try:
+        vectors = np.load(path / "dense.npy", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise LadderError(f"{path / 'dense.npy'}: missing or damaged ({type(e).__name__}: {e}); {fix}") from None
+    if vectors.ndim != 2 or vectors.dtype != np.float32 or vectors.shape[1] != manifest.get("dim", vectors.shape[1]):
+        raise LadderError(f"{path / 'dense.npy'}: holds {vectors.dtype} {vectors.shape}, not the index's "
+                          f"float32 (n, {manifest.get('dim')}) vectors; {fix}")
+    return vectors
 
 
 def read_manifest(path: str | Path) -> dict:
@@ -110,9 +108,11 @@ def read_manifest(path: str | Path) -> dict:
         hint = "build it with 'ladder index <corpus> --out " + str(d) + "'"
         raise LadderError(f"{d}: no search index here (manifest.json missing); {hint}")
     try:
-        manifest = json.loads(m.read_text())
-    except json.JSONDecodeError as e:
-        raise LadderError(f"{m}: unreadable index manifest ({e}); rebuild the index with 'ladder index'") from None
+        manifest = json.loads(m.read_bytes())
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON
+        raise LadderError(f"{m}: unreadable index manifest ({type(e).__name__}); rebuild the index with 'ladder index'") from None
+    if not isinstance(manifest, dict):
+        raise LadderError(f"{m}: not a ladder index manifest (a JSON object); rebuild it with 'ladder index'")
     if manifest.get("format") != INDEX_FORMAT:
         raise LadderError(f"{m}: not a ladder index (format {manifest.get('format')!r}); rebuild it with 'ladder index'")
     if manifest.get("version") != INDEX_VERSION:
@@ -126,10 +126,13 @@ def read_manifest(path: str | Path) -> dict:
 class Index:
     """The embedded index: everything in memory, queries answered in milliseconds."""
 
-    def __init__(self, passages: list[Chunk], bm25: BM25, vectors: np.ndarray, manifest: dict, path: Path | None = None):
+    def __init__(self, passages: list[Chunk], bm25: BM25, vectors: np.ndarray, manifest: dict, path: Path | None = None,
+                 embedder: Any = None):
         self.passages, self.bm25, self.vectors = passages, bm25, vectors
         self.manifest, self.path = manifest, path
-        self.embedder = manifest.get("embedder", DEFAULT_EMBEDDER)
+        # the embedder object the index was built or loaded with, else the name in the manifest
+        self.embedder = embedder if embedder is not None and not isinstance(embedder, str) \
+            else manifest.get("embedder", DEFAULT_EMBEDDER)
         # an index built with explicit fusion settings keeps them; otherwise today's defaults apply
         self.fusion = Fusion.from_dict(manifest["fusion"]) if manifest.get("fusion") else Fusion()
 
@@ -137,23 +140,27 @@ class Index:
         return len(self.passages)
 
     @classmethod
-    def load(cls, path: str | Path):
+    def load(cls, path: str | Path, embedder: Any = None, verify: bool | None = None):
+        """The index in `path`; `embedder` is the object to embed queries with when it was built with one."""
         path = Path(path)
         manifest = read_manifest(path)
         if manifest.get("backend", "local") == "milvus":
             from ladder.retrieval.milvus import MilvusIndex
 
             return MilvusIndex.load(path, manifest)
-        try:
-            with open(path / "passages.jsonl", encoding="utf-8") as f:
-                passages = [Chunk(r["doc_id"], r["title"], r["text"]) for r in map(json.loads, f)]
-            vectors = np.load(path / "dense.npy", allow_pickle=False)
-        except (OSError, ValueError, KeyError) as e:
-            raise LadderError(f"{path}: the index is incomplete or damaged ({e}); rebuild it with 'ladder index'") from None
+        if should_verify(verify) and "files" in manifest:  # every file's SHA-256, once per load
+            from ladder.manifest import verify_manifest
+
+            verify_manifest(path, INDEX_KIND)
+        passages, vectors = _read_passages(path), _read_vectors(path, manifest)
         bm25 = BM25.load(path / "bm25")
         if len(passages) != len(vectors) or len(passages) != bm25.n_docs:
             raise LadderError(f"{path}: passages, vectors and BM25 disagree in size; rebuild it with 'ladder index'")
-        return cls(passages, bm25, vectors, manifest, path)
+        return cls(passages, bm25, vectors, manifest, path, embedder=embedder)
+
+    def texts(self) -> Iterator[str]:
+        """Every passage's text (the SearchIndex contract)."""
+        return (p.text for p in self.passages)
 
     # -- search -------------------------------------------------------------------------------
     def _hit(self, pos: int, score: float) -> Hit:
@@ -172,6 +179,7 @@ class Index:
     def search_many(self, queries: Sequence[str], k: int = 10, method: str = "hybrid",
                     fusion: Fusion | None = None, per_doc: bool = False) -> list[list[Hit]]:
         check_method(method)
+        check_k(k)
         if not queries:
             return []
         f = fusion or self.fusion
@@ -250,24 +258,13 @@ def _status(what: str, show: bool):
     return Console(stderr=True).status(what)
 
 
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Replace `out` with the finished `tmp` folder, so a reader never sees half an index."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _check_out_dir(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").is_file())):
         raise LadderError(f"{out}: exists and is not a ladder index; choose another --out folder")
 
 
 def build_index(docs: Iterable[dict], out_dir: str | Path, chunking: Chunking = Chunking(),
-                embedder: str = DEFAULT_EMBEDDER, stemmer: str | None = "english", progress: bool = False,
+                embedder: Any = DEFAULT_EMBEDDER, stemmer: str | None = "english", progress: bool = False,
                 fusion: Fusion | None = None, backend: str = "local", milvus_uri: str | None = None,
                 corpus: str = "") -> "Index":
     """Chunk, embed and index `docs`; write the folder atomically; return the loaded index."""
@@ -276,20 +273,19 @@ def build_index(docs: Iterable[dict], out_dir: str | Path, chunking: Chunking = 
     check_chunking(chunking)
     out = Path(out_dir)
     _check_out_dir(out)
+    remove_stale_tmp(out)  # folders a killed build left behind
     passages, n_docs = _collect(docs, chunking, progress)
     texts = [f"{p.title}\n{p.text}" if p.title else p.text for p in passages]
     vectors = embed(texts, model=embedder, progress=progress)
     manifest = {
         "format": INDEX_FORMAT, "version": INDEX_VERSION, "backend": backend,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "corpus": corpus,
-        "chunking": chunking.to_dict(), "embedder": embedder, "dim": int(vectors.shape[1]),
+        "chunking": chunking.to_dict(), "dim": int(vectors.shape[1]),
+        "embedder": embedder_name(embedder),
         "n_docs": n_docs, "n_passages": len(passages), "stemmer": stemmer,
         "fusion": fusion.to_dict() if fusion else None,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    try:
+    with atomic_dir(out) as tmp:  # a reader sees the old index or the new one; a killed build leaves a .tmp-*
         if backend == "milvus":
             from ladder.retrieval.milvus import write_milvus
 
@@ -301,16 +297,53 @@ def build_index(docs: Iterable[dict], out_dir: str | Path, chunking: Chunking = 
                 for p in passages:
                     f.write(json.dumps({"doc_id": p.doc_id, "title": p.title, "text": p.text}, ensure_ascii=False) + "\n")
             np.save(tmp / "dense.npy", vectors, allow_pickle=False)
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return Index.load(out)
+        write_index_manifest(tmp, manifest)
+    return Index.load(out, embedder=embedder, verify=False)
 
 
-def open_index(spec: str | Path, chunking: Chunking = Chunking(), embedder: str = DEFAULT_EMBEDDER,
-               progress: bool = False, exclude_ids: Iterable[str] = ()) -> "Index":
+def write_index_manifest(folder: Path, manifest: dict) -> None:
+    """Write `manifest.json` last; a local index's manifest lists the SHA-256 and size of every other file
+    (ladder.manifest's table), which `Index.load` checks. Call it again after changing any file."""
+    if manifest.get("backend", "local") == "local":
+        manifest.update(kind=INDEX_KIND, files=file_table(Path(folder)))
+    (Path(folder) / "manifest.json").write_text(json.dumps(manifest, indent=1))
+
+
+def embedder_name(embedder: Any) -> Any:
+    """What the manifest records: a bundled name or folder as given, or an embedder object's fingerprint."""
+    return embedder if isinstance(embedder, str) else embedder_fingerprint(embedder)
+
+
+def home_indexes() -> Path:
+    """Where `ladder index CORPUS` puts an index without --out: $LADDER_HOME/indexes/<name>."""
+    return ladder_home() / "indexes"
+
+
+def named_index(spec: str) -> Path | None:
+    """The folder of an index built under its name (`ladder index wikipedia` -> 'wikipedia'), if any."""
+    if "/" in spec or "\\" in spec or not spec:
+        return None
+    folder = home_indexes() / spec
+    return folder if (folder / "manifest.json").is_file() else None
+
+
+def resolve_index(spec: str | Path) -> Path:
+    """The folder of an existing index: a path, or the name of one built with the default --out."""
+    p = Path(spec)
+    if p.exists():
+        return p
+    named = named_index(str(spec))
+    if named is not None:
+        return named
+    if "/" not in str(spec) and "\\" not in str(spec):
+        corpus = spec if spec == "wikipedia" else "<corpus>"
+        raise LadderError(f"no index named '{spec}' (looked in ./{spec} and {home_indexes() / str(spec)}); build it "
+                          f"with 'ladder index {corpus}'" + ("" if spec == "wikipedia" else f" --out {spec}"))
+    return p
+
+
+def open_index(spec: str | Path, chunking: Chunking = Chunking(), embedder: Any = DEFAULT_EMBEDDER,
+               progress: bool = False, exclude_ids: Iterable[str] = (), verify: bool | None = None) -> "Index":
     """An index folder is loaded; anything else is a corpus spec, built once and cached.
 
     The cache key covers the corpus (path, size, mtime), chunking, embedder,
@@ -320,14 +353,19 @@ def open_index(spec: str | Path, chunking: Chunking = Chunking(), embedder: str 
     """
     p = Path(spec)
     if p.is_dir() and (p / "manifest.json").is_file():
-        return Index.load(p)
+        return Index.load(p, embedder=embedder, verify=verify)
     excluded = sorted({str(i) for i in exclude_ids})
+    named = named_index(str(spec))
+    if named is not None and not excluded:  # `ladder index wikipedia` built it already: do not build it twice
+        m = read_manifest(named)
+        if m.get("chunking") == chunking.to_dict() and m.get("embedder") == embedder_name(embedder):
+            return Index.load(named, embedder=embedder, verify=verify)
     key = json.dumps([corpus_fingerprint(str(spec)), chunking.to_dict(), embedder_fingerprint(embedder), excluded,
                       INDEX_VERSION])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    out = ladder_home() / "indexes" / f"{Path(str(spec)).stem or 'corpus'}-{digest}"
+    out = home_indexes() / f"{Path(str(spec)).stem or 'corpus'}-{digest}"
     if (out / "manifest.json").is_file():
-        return Index.load(out)
+        return Index.load(out, embedder=embedder, verify=verify)
     skip = set(excluded)
     docs = (d for d in load_corpus(str(spec)) if str(d["id"]) not in skip)
     return build_index(docs, out, chunking=chunking, embedder=embedder, progress=progress, corpus=str(spec))

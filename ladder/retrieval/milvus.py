@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -119,7 +119,7 @@ class MilvusIndex:
     """Same `search`/`search_many` as `Index`, answered by Milvus."""
 
     def __init__(self, client, collection: str, manifest: dict, path: Path, lite_path: str | None = None):
-        from ladder.retrieval.index import Fusion
+        from ladder.retrieval.protocol import Fusion
 
         self.client, self.collection, self.manifest, self.path = client, collection, manifest, path
         self.lite_path = lite_path
@@ -143,6 +143,15 @@ class MilvusIndex:
     def __len__(self) -> int:
         return int(self.manifest.get("n_passages", 0))
 
+    def texts(self) -> Iterator[str]:
+        """Every passage's text, read from Milvus in pages of positions (the leak check reads them all)."""
+        page = 8192
+        for lo in range(0, len(self), page):
+            rows = self.client.query(self.collection, filter=f"pos >= {lo} and pos < {lo + page}",
+                                     output_fields=["title", "text"])
+            for r in sorted(rows, key=lambda r: r.get("pos", 0)):
+                yield _strip_title(r["title"], r["text"])
+
     def close(self) -> None:
         """Disconnect; for milvus-lite also stop the in-process server so the folder can be moved or rebuilt."""
         self.client.close()
@@ -160,7 +169,7 @@ class MilvusIndex:
 
     def search_many(self, queries: Sequence[str], k: int = 10, method: str = "hybrid", fusion=None,
                     per_doc: bool = False) -> list[list[Hit]]:
-        from ladder.retrieval.index import check_method, collapse_per_doc
+        from ladder.retrieval.protocol import check_method, collapse_per_doc
 
         check_method(method)
         if not queries:

@@ -94,11 +94,6 @@ class RAG(Program):
         ]
 
 
-def _index_texts(index) -> list[str] | None:
-    passages = getattr(index, "passages", None)
-    return None if passages is None else [p.text for p in passages]
-
-
 def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> Program:
     from ladder.retrieval.index import METHODS, open_index
 
@@ -116,15 +111,14 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
     t = time.perf_counter()
     index = opts.get("index") or open_index(task.corpus, progress=bool(opts.get("progress")), exclude_ids=test_ids)
     built = time.perf_counter() - t
-    texts = _index_texts(index)
-    if texts is not None:
-        leaks = leaked_inputs(texts, [task.render(ex) for ex in task.test])
-        if leaks:
-            first = task.render(task.test[leaks[0]])[:60]
-            raise LadderError(
-                f"{len(leaks)} test input(s) appear in the corpus {task.corpus} (e.g. test example {leaks[0] + 1}: "
-                f"{first!r}); the rag rung would read the answer's source. Remove them from the corpus, or set "
-                "id = \"<field>\" in the task so test ids are left out of the index")
+    # every backend's passages (local or Milvus) are read once and checked against the test inputs
+    leaks = leaked_inputs(list(index.texts()), [task.render(ex) for ex in task.test])
+    if leaks:
+        first = task.render(task.test[leaks[0]])[:60]
+        raise LadderError(
+            f"{len(leaks)} test input(s) appear in the corpus {task.corpus} (e.g. test example {leaks[0] + 1}: "
+            f"{first!r}); the rag rung would read the answer's source. Remove them from the corpus, or set "
+            "id = \"<field>\" in the task so test ids are left out of the index")
     prog = RAG("rag", task, model, config=cfg, one_time=Usage(seconds=built, cpu_seconds=built))
     prog.index = index
     if opts.get("adapted"):  # the embedder and cross-encoder `ladder adapt` trained for this index

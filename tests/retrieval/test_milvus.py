@@ -73,3 +73,21 @@ def test_missing_database_is_a_clear_error(tmp_path):
         "milvus": {"uri": "milvus.db", "lite": True, "collection": "passages"}}))
     with pytest.raises(LadderError, match="milvus-lite database is missing"):
         Index.load(tmp_path)
+
+
+@pytest.mark.integration
+def test_rag_checks_a_milvus_corpus_for_test_inputs_too(midx):
+    """The leak check used to skip Milvus indexes; both backends now give every passage's text."""
+    from ladder.retrieval.protocol import SearchIndex
+    from ladder.rungs.rag import compile as rag
+    from ladder.task import Task
+    from ladder.testing import DummyModel
+
+    assert isinstance(midx, SearchIndex)
+    texts = list(midx.texts())
+    assert len(texts) == len(midx) and any("Leonardo da Vinci" in t for t in texts)
+    leaked = "The Mona Lisa is a half-length portrait painting by Leonardo da Vinci."
+    task = Task(name="t", instruction="Answer.", input="{q}", output="a", train=[{"q": "x", "a": "y"}],
+                test=[{"q": leaked, "a": "Leonardo"}], corpus="milvus-index")
+    with pytest.raises(LadderError, match="1 test input.s. appear in the corpus"):
+        rag(task, DummyModel(), {"index": midx})
