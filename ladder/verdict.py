@@ -217,9 +217,10 @@ def decide(rows: Sequence[Any], predictions: Sequence[Sequence[dict[str, Any]]],
                 best, tied = j, pairs.record(j, top, "cheaper row tied with the best-scoring one")
                 break
         lead = "Nothing reaches the target " + f"{target} {_by(meets, None, target)}. " if target is not None else ""
-        v.headline = (("Nothing reaches the target. " if target is not None else "")
-                      + f"Use {label(rs[best])}" + (", tied with the best-scoring row and cheaper." if tied else
-                                                    ": the best-scoring row."))
+        pick = (f"{label(rs[best])}, statistically tied with the best-scoring row and cheaper" if tied
+                else f"{label(rs[best])}, the best-scoring row")
+        v.headline = (f"Nothing reaches the target {target}: climb further. Of the rows measured: {pick}."
+                      if target is not None else f"Use {pick}.")
         if tied:
             v.comparisons.append(tied)
             say.append(f"{lead}Use {label(rs[best])}: it is statistically tied with the best-scoring "
