@@ -65,3 +65,13 @@ def test_unknown_extension_is_refused(result, tmp_path):
     with pytest.raises(LadderError, match="use .html, .md or .json"):
         write_report(report_data(result), tmp_path / "report.pdf")
     assert not (tmp_path / "report.pdf").exists()
+
+
+def test_training_rows_get_their_loss_curves_and_others_none(result, tmp_path):
+    data = report_data(result)
+    assert "Training loss" not in write_report(data, tmp_path / "a.html").read_text()  # no training rows
+    data["rows"][0]["loss_curve"] = [{"step": s, "loss": 2.0 / (s + 1), **({"dev_loss": 2.5 / (s + 1)} if s % 5 == 0 else {})}
+                                     for s in range(20)]
+    html = write_report(data, tmp_path / "b.html").read_text()
+    section = html[html.index("Training loss"):]
+    assert section.count("<polyline") == 2 and "(train)" in section and "(dev)" in section

@@ -155,12 +155,13 @@ def _losses(d: dict[str, Any]) -> str:
     series = []
     for r in d.get("rows", []):
         curve = r.get("loss_curve") or []
-        pts = [(float(p.get("step", k)), float(p["loss"])) for k, p in enumerate(curve) if p.get("loss") is not None]
-        if pts:
-            series.append((label(r), pts))
+        for key, name in (("loss", "train"), ("dev_loss", "dev")):
+            pts = [(float(p.get("step", k)), float(p[key])) for k, p in enumerate(curve) if p.get(key) is not None]
+            if pts:
+                series.append((f"{label(r)} ({name})", pts))
     if not series:
         return ""
-    return "<section><h2>Training loss</h2>" + lines(series, x_label="step", y_label="training loss") + "</section>"
+    return "<section><h2>Training loss</h2>" + lines(series, x_label="step", y_label="loss") + "</section>"
 
 
 def _examples(d: dict[str, Any]) -> str:
