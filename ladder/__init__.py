@@ -33,12 +33,13 @@ _API = {
     "Program": "ladder.rungs.base:Program",
     "Backend": "ladder.models.backends:Backend",
     "CorpusReader": "ladder.retrieval.corpus:CorpusReader",
-    # the registries: rungs, model backends, metrics, rerankers, corpus readers
+    # the registries: rungs, model backends, metrics, rerankers, corpus readers, task split formats
     "RUNGS": "ladder.rungs:RUNGS",
     "MODELS": "ladder.models:MODELS",
     "METRICS": "ladder.metrics:METRICS",
     "RERANKERS": "ladder.retrieval.rerank:RERANKERS",
     "READERS": "ladder.retrieval.corpus:READERS",
+    "SPLIT_READERS": "ladder.splits:SPLIT_READERS",
 }
 
 __all__ = ["__version__", *_API]

@@ -54,6 +54,17 @@ def exact_match(prediction: str, reference: Any) -> float:
     return float(any(normalize(prediction) == normalize(r) for r in _refs(reference)))
 
 
+def contains(prediction: str, reference: Any) -> float:
+    """1.0 when a reference appears in the prediction, ignoring case and surrounding space
+    (promptfoo's `contains` assertion).
+
+    >>> contains("The capital is Paris.", "paris"), contains("Lyon", ["Paris", "Marseille"])
+    (1.0, 0.0)
+    """
+    pred = str(prediction).lower()
+    return float(any(str(r).strip().lower() in pred for r in _refs(reference)))
+
+
 def token_f1(prediction: str, reference: Any) -> float:
     """SQuAD token F1: overlap of normalised tokens; best over references.
 

@@ -335,7 +335,9 @@ def load_task(path: str | Path) -> Task:
     if metric == "judge" and not isinstance(raw.get("judge"), dict):
         raise TaskError(f"{path}: metric = \"judge\" needs a [judge] table with 'model' and 'rubric'")
     base = path.parent
-    read = {s: read_jsonl_lines(base / raw[s], s) for s in ("train", "test", "dev") if s in raw}
+    from ladder.splits import read_split  # JSONL, chat JSONL, CSV, Parquet, datasets folders, plugins
+
+    read = {s: read_split(base / raw[s], s) for s in ("train", "test", "dev") if s in raw}
     splits = {s: rows for s, (rows, _) in read.items()}
     corpus = raw.get("corpus")
     return Task(

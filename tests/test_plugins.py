@@ -41,7 +41,7 @@ def plugin_task(tmp_path):
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows))
     task = tmp_path / "task.toml"
     task.write_text('name = "reviews"\ninstruction = "Classify the sentiment."\ninput = "{text}"\noutput = "label"\n'
-                    'labels = ["negative", "positive"]\nmetric = "contains"\n'
+                    'labels = ["negative", "positive"]\nmetric = "mentions"\n'
                     'train = "train.jsonl"\ntest = "test.jsonl"\n')
     return task
 
@@ -49,7 +49,7 @@ def plugin_task(tmp_path):
 def test_the_api_climbs_with_a_plugin_rung_metric_and_backend(plugin_path, plugin_task, tmp_path):
     code = f"""
 import json, ladder
-assert "nearest" in ladder.RUNGS and "contains" in ladder.METRICS and "canned" in ladder.MODELS
+assert "nearest" in ladder.RUNGS and "mentions" in ladder.METRICS and "canned" in ladder.MODELS
 task = ladder.load_task({str(plugin_task)!r})
 res = ladder.climb(task, models=["canned/negative"], rungs=["zero-shot", "nearest"], all_rows=True,
                    store=ladder.Store({str(tmp_path / 'runs.db')!r}))
@@ -60,7 +60,7 @@ print(json.dumps([[r.rung, r.metric, r.score] for r in res.rows]))
     rows = json.loads(out.stdout.strip().splitlines()[-1])
     # the plugin rung is cheaper (cost_rank 5), so it is climbed first; the plugin metric scores both
     assert [r[0] for r in rows] == ["nearest", "zero-shot"]
-    assert all(r[1] == "contains" for r in rows)
+    assert all(r[1] == "mentions" for r in rows)
     # zero-shot always says "negative": half the test set; nearest finds the matching train review
     assert rows[1][2] == pytest.approx(0.5)
     assert rows[0][2] == pytest.approx(1.0)

@@ -1,4 +1,4 @@
-"""An example plugin: the `nearest` rung, the `contains` metric and the `canned/<answer>` backend."""
+"""An example plugin: the `nearest` rung, the `mentions` metric and the `canned/<answer>` backend."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,10 +38,10 @@ def compile(task: Task, model: Model, options: dict) -> Program:
 RUNG = RungSpec("nearest", compile, cost_rank=5, options=Options, summary="the nearest train example's answer")
 
 
-def contains(prediction: str, reference: object) -> float:
+def mentions(prediction: str, reference: object) -> float:
     """1.0 when the reference appears in the prediction, ignoring case.
 
-    >>> contains("It is Positive.", "positive")
+    >>> mentions("It is Positive.", "positive")
     1.0
     """
     return float(str(reference).lower() in prediction.lower())
