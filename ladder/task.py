@@ -147,7 +147,7 @@ def template_fields(template: str, source: str, key: str) -> list[str]:
     access ("{text.__class__}", "{text[0]}"), positions ("{}", "{0}"), conversions and format specs are refused,
     so a template can never reach into Python objects.
 
-    >>> template_fields("Q: {question}\nA:", "t.toml", "input")
+    >>> template_fields("Q: {question}\\nA:", "t.toml", "input")
     ['question']
     """
     if not isinstance(template, str):
