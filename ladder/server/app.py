@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -72,6 +73,7 @@ class Runner:
     def __init__(self, served: Served):
         self.served = served
         self.lock = asyncio.Lock()
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="ladder-model")
         self._ask_model: Model | None = None
 
     def _is_local(self, model: Model | None) -> bool:
@@ -82,8 +84,8 @@ class Runner:
 
         if not local:
             return await to_thread.run_sync(fn)
-        async with self.lock:
-            return await to_thread.run_sync(fn)
+        async with self.lock:  # one local model call at a time, always on the same worker thread
+            return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
 
     async def answer(self, fields: dict[str, Any], max_tokens: int | None) -> Completion:
         example = self.example(fields)
