@@ -111,3 +111,43 @@ def test_smollm2_zero_and_few_shot_reproduce_after_load(sentiment_task, tmp_path
         loaded = load(save_program(program, tmp_path / rung))
         assert loaded.describe()["model_sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
         assert [loaded(ex) for ex in task.test] == before
+
+
+@pytest.mark.integration
+def test_rag_program_keeps_its_index_reference(sentiment_task, tmp_path):
+    from ladder.retrieval.index import build_index
+
+    docs = [{"id": "a", "title": "Films", "text": "People who loved a film call it a joy to watch."},
+            {"id": "b", "title": "Food", "text": "Cold food and rude staff make a bad evening."}]
+    build_index(docs, tmp_path / "idx")
+    task = load_task(sentiment_task)
+    task.corpus = str(tmp_path / "idx")
+    original = get_rung("rag")(task, echo_model(), {"k": 1, "method": "bm25"})
+    folder = save_program(original, tmp_path / "rag")
+    ref = json.loads((folder / "program.json").read_text())["state"]["index"]
+    assert ref["path"] == str((tmp_path / "idx").resolve()) and len(ref["manifest_sha256"]) == 64
+    loaded = load(folder, model=echo_model())
+    assert [loaded.program.messages(ex) for ex in task.test] == [original.messages(ex) for ex in task.test]
+    manifest = tmp_path / "idx" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"corpus"', '"corpus_"'))
+    with pytest.raises(LadderError, match="index at .* changed since the program was saved"):
+        load(folder, model=echo_model())
+
+
+def test_adapter_is_copied_into_the_folder(sentiment_task, tmp_path):
+    from ladder.rungs.base import Program
+
+    adapter = tmp_path / "adapter-src.gguf"
+    adapter.write_bytes(b"GGUF fake adapter bytes")
+    model = DummyModel(default="positive")
+    model.lora_path = str(adapter)
+    program = Program("finetune", load_task(sentiment_task), model, config={"rank": 8}, list_labels=False)
+    folder = save_program(program, tmp_path / "ft")
+    doc = json.loads((folder / "program.json").read_text())
+    assert doc["adapter"] == "adapter.gguf" and (folder / "adapter.gguf").read_bytes() == adapter.read_bytes()
+    assert doc["model"]["lora"] is True and not doc["list_labels"]
+    loaded = load(folder, model=DummyModel(default="positive"))
+    assert loaded.program.list_labels is False and loaded({"text": "fine"}) == "positive"
+    (folder / "adapter.gguf").write_bytes(b"GGUF other bytes!!!!!!!")
+    with pytest.raises(LadderError, match="'adapter.gguf' changed"):
+        load(folder, model=DummyModel())
