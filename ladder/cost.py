@@ -33,10 +33,14 @@ def load_prices(*overrides: dict[str, Any] | str | Path | None) -> dict[str, Any
         if not o:
             continue
         if not isinstance(o, dict):
+            path = o
             try:
-                o = tomllib.loads(Path(o).read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as e:
-                raise LadderError(f"{o}: cannot read the price table ({e})") from None
+                o = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+                raise LadderError(f"{path}: cannot read the price table ({e})") from None
+            from ladder.task import check_prices  # types and ranges, as for a task's [prices]
+
+            check_prices(o, str(path))
         for k, v in o.items():
             if k == "models":
                 prices["models"].update(v)

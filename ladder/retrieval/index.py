@@ -93,7 +93,7 @@ def _read_vectors(path: Path, manifest: dict) -> np.ndarray:
     fix = "rebuild the index with 'ladder index'"
     try:
         vectors = np.load(path / "dense.npy", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
+    except Exception as e:  # numpy reading a damaged header raises OSError, ValueError, SyntaxError, TokenError...
         raise LadderError(f"{path / 'dense.npy'}: missing or damaged ({type(e).__name__}: {e}); {fix}") from None
     if vectors.ndim != 2 or vectors.dtype != np.float32 or vectors.shape[1] != manifest.get("dim", vectors.shape[1]):
         raise LadderError(f"{path / 'dense.npy'}: holds {vectors.dtype} {vectors.shape}, not the index's "

@@ -68,7 +68,7 @@ def reembed(index, embedder_dir: Path, out: Path):
     import numpy as np
 
     from ladder.retrieval.dense import embed
-    from ladder.retrieval.index import Index
+    from ladder.retrieval.index import Index, write_index_manifest
 
     src = Path(index.path)
     texts = [f"{p.title}\n{p.text}" if p.title else p.text for p in index.passages]
@@ -79,7 +79,7 @@ def reembed(index, embedder_dir: Path, out: Path):
     np.save(tmp / "dense.npy", vectors, allow_pickle=False)
     manifest = json.loads((tmp / "manifest.json").read_text())
     manifest.update({"embedder": str(embedder_dir.resolve()), "dim": int(vectors.shape[1]), "adapted_from": str(src)})
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    write_index_manifest(tmp, manifest)  # the file table must list the new dense.npy
     shutil.rmtree(out, ignore_errors=True)
     tmp.replace(out)
     return Index.load(out)
