@@ -83,7 +83,9 @@ def _program(path: Path, no_verify: bool, rung: str, model_spec: str, base_url: 
     from ladder.saved import load, wrap
 
     if path.is_dir():
-        return load(path, verify=not no_verify, base_url=base_url), path.resolve().name
+        folder = _program_folder(path)
+        name = path.resolve().name if folder == path else folder.resolve().parent.name if folder.name == "program" else "best"
+        return load(folder, verify=not no_verify, base_url=base_url), name
     if path.suffix != ".toml":
         raise LadderError(f"{path}: not a saved program folder or a task .toml file")
     from ladder.rungs import get_rung
@@ -92,3 +94,11 @@ def _program(path: Path, no_verify: bool, rung: str, model_spec: str, base_url: 
     task = load_task(path)
     program = get_rung(rung)(task, _load(model_spec, base_url), rung_settings([rung], **rung_kw)[rung])
     return wrap(program), task.name
+
+
+def _program_folder(path: Path) -> Path:
+    """A saved program folder, also when given a run directory (its best/) or a row folder (its program/)."""
+    for candidate in (path, path / "program", path / "best"):
+        if (candidate / "program.json").is_file():
+            return candidate
+    return path  # load() says what is missing

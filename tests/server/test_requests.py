@@ -88,3 +88,16 @@ def test_ten_megabyte_body_gets_413_without_touching_the_model(url, program):
                    timeout=20)
     assert r.status_code == 413
     assert httpx.post(f"{url}/predict", json={"fields": {"text": "I love it"}}).status_code == 200
+
+
+def test_serve_finds_the_program_in_a_run_or_row_folder(saved_dir, tmp_path):
+    import shutil
+
+    from ladder.cli.serve import _program_folder
+
+    row = tmp_path / "runs" / "r1" / "rows" / "few-shot--dummy"
+    shutil.copytree(saved_dir, row / "program")
+    shutil.copytree(saved_dir, tmp_path / "runs" / "r1" / "best")
+    assert _program_folder(row) == row / "program"
+    assert _program_folder(tmp_path / "runs" / "r1") == tmp_path / "runs" / "r1" / "best"
+    assert _program_folder(saved_dir) == saved_dir
