@@ -160,3 +160,25 @@ def atomic_dir(final: Path, replace: bool = True) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_file(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling path of the file `final`; on success it replaces `final` in one rename,
+    on failure it is removed, so readers see the old file or the new one, never part of one.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp())
+    >>> with atomic_file(d / "a.txt") as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> (d / "a.txt").read_text(), sorted(p.name for p in d.iterdir())
+    ('done', ['a.txt'])
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}{TMP_MARK}{uuid.uuid4().hex[:12]}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -48,3 +48,11 @@ def passages_block(hits: list[Hit], max_words: int = 150) -> str:
         head = f"{h.title}: " if h.title else ""
         lines.append(f"[{i}] {head}{clip_words(h.text, max_words)}")
     return "<passages>\n" + "\n\n".join(lines) + "\n</passages>"
+
+
+def training_messages(task: Task, example: Example) -> list[Message]:
+    """What a fine-tuned model is trained on and later prompted with: the instruction without the
+    label list, the rendered input, then the expected answer as the assistant turn."""
+    return [{"role": "system", "content": system_prompt(task, list_labels=False)},
+            {"role": "user", "content": task.render(example)},
+            {"role": "assistant", "content": task.answer(example)}]

@@ -17,7 +17,7 @@ LAYERS = [
     {"retrieval", "prompts", "citations", "evaluation", "judge", "data"},
     {"train"},
     {"rungs"},
-    {"advisor", "distill", "answer", "verdict", "rundir", "estimate", "saved", "report", "gate"},
+    {"advisor", "distill", "answer", "verdict", "rundir", "estimate", "saved", "report", "gate", "export", "promptfoo"},
     {"server", "cli", "__main__", "ladder", "testing"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "distill": "ladder.cli.train:distill",
     "pretrain": "ladder.cli.pretrain:pretrain",
     "plan-pretrain": "ladder.cli.pretrain:plan_pretrain",
+    "import-promptfoo": "ladder.cli.formats:import_promptfoo",
+    "export": "ladder.cli.formats:export",
 }
 
 SUMMARIES = {
@@ -54,6 +56,8 @@ SUMMARIES = {
     "distill": "Label inputs with a teacher model, then fine-tune a student on them.",
     "pretrain": "Continued pretraining of a base model, or a small model from scratch.",
     "plan-pretrain": "Estimate what pretraining would cost at scale.",
+    "import-promptfoo": "Turn a promptfoo config's tests into a ladder task.",
+    "export": "Export a train split as chat JSONL, or a saved program for Ollama.",
 }
 
 

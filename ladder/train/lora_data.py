@@ -14,7 +14,7 @@ from typing import Any
 
 from ladder.errors import LadderError
 from ladder.models.base import Message
-from ladder.prompts import system_prompt
+from ladder.prompts import training_messages
 from ladder.task import Example, Task
 
 IGNORE = -100  # label id that cross-entropy skips (prompt and padding tokens)
@@ -28,12 +28,11 @@ class Pair:
 
 
 def task_pairs(task: Task, examples: list[Example], split: str = "train") -> list[Pair]:
-    system = system_prompt(task, list_labels=False)
-    return [
-        Pair([{"role": "system", "content": system}, {"role": "user", "content": task.render(ex)}],
-             task.answer(ex), f"{split} example {i}")
-        for i, ex in enumerate(examples, 1)
-    ]
+    pairs = []
+    for i, ex in enumerate(examples, 1):
+        *prompt, answer = training_messages(task, ex)
+        pairs.append(Pair(prompt, answer["content"], f"{split} example {i}"))
+    return pairs
 
 
 def encode(tokenizer: Any, pair: Pair) -> tuple[list[int], list[int]]:
