@@ -121,6 +121,9 @@ class RungSpec:
                 names = ", ".join(sorted(known)) or "none"
                 raise LadderError(f"rung '{self.name}' has no option '{name}'; its options are: {names}")
             out[key] = _checked(self.name, key, value, known[key])
+            if key in POSITIVE and isinstance(out[key], (int, float)) and not isinstance(out[key], bool) \
+                    and not out[key] > 0:
+                raise LadderError(f"rung '{self.name}': option '{name}' must be above 0, got {value!r}")
         return out
 
     def build(self, task: Task, model: Model, options: dict[str, Any] | None = None) -> Program:
@@ -137,6 +140,10 @@ class RungSpec:
 
 _TYPES: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "str": (str,),
                                        "None": (type(None),)}
+
+
+# options that count or budget something: any rung's option of one of these names must be above 0
+POSITIVE = {"k", "candidates", "max_words", "max_examples", "max_minutes", "epochs", "depth", "passages", "batch_size"}
 
 
 def _checked(rung: str, name: str, value: Any, annotation: Any) -> Any:

@@ -108,3 +108,22 @@ def test_the_table_has_an_errors_column(capsys, monkeypatch, short_context_model
     assert code == 1
     header = next(line for line in out.splitlines() if "rung" in line and "model" in line)
     assert "errors" in header
+
+
+@pytest.mark.parametrize("rung, options, message", [
+    ("few-shot", {"k": -2}, "option 'k' must be above 0"),
+    ("rag", {"k": 0}, "option 'k' must be above 0"),
+    ("finetune", {"max_minutes": -1}, "option 'max_minutes' must be above 0"),
+])
+def test_rung_options_from_python_or_dash_o_get_the_same_ranges(rung, options, message):
+    from ladder.errors import LadderError
+    from ladder.rungs import rung_spec
+
+    with pytest.raises(LadderError, match=message):
+        rung_spec(rung).check_options(options)
+
+
+def test_dash_o_k_below_one_is_one_line_exit_2(capsys, monkeypatch, sentiment_task, tmp_path):
+    code, _, err = ladder(capsys, monkeypatch, "run", sentiment_task, "--rung", "few-shot", "-o", "k=-2",
+                          "--db", tmp_path / "r.db")
+    assert code == 2 and "option 'k' must be above 0" in err and len(err.strip().splitlines()) == 1
