@@ -123,7 +123,7 @@ def test_rung_options_from_python_or_dash_o_get_the_same_ranges(rung, options, m
         rung_spec(rung).check_options(options)
 
 
-def test_dash_o_k_below_one_is_one_line_exit_2(capsys, monkeypatch, sentiment_task, tmp_path):
+def test_dash_o_k_below_one_is_one_line_exit_2(capsys, monkeypatch, sentiment_task, tmp_path, short_context_model):
     code, _, err = ladder(capsys, monkeypatch, "run", sentiment_task, "--rung", "few-shot", "-o", "k=-2",
-                          "--db", tmp_path / "r.db")
+                          "--model", "short-ctx", "--db", tmp_path / "r.db")
     assert code == 2 and "option 'k' must be above 0" in err and len(err.strip().splitlines()) == 1
