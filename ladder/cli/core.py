@@ -65,8 +65,11 @@ def run(task_file: str, rung: str, model_spec: str, limit: int | None, as_json: 
     if target is not None:
         task.target = target
     store = Store(db)
+    from ladder.rungs import rung_spec
+
+    options = rung_spec(rung).check_options(rung_settings([rung], **rung_kw)[rung])  # before any progress line
     with progress_bar(as_json) as start:
-        row, res = run_rung(task, rung, model_spec, store=store, options=rung_settings([rung], **rung_kw)[rung],
+        row, res = run_rung(task, rung, model_spec, store=store, options=options,
                             limit=limit, concurrency=concurrency, prices=load_prices(task.prices, prices_file),
                             progress=start(rung, model_spec, len(task.test) if not limit else min(limit, len(task.test))),
                             base_url=base_url)
