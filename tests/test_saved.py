@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +152,21 @@ def test_adapter_is_copied_into_the_folder(sentiment_task, tmp_path):
     (folder / "adapter.gguf").write_bytes(b"GGUF other bytes!!!!!!!")
     with pytest.raises(LadderError, match="'adapter.gguf' changed"):
         load(folder, model=DummyModel())
+
+
+@pytest.mark.integration
+def test_programs_in_a_climb_run_reproduce_its_predictions(sentiment_task, tmp_path):
+    """What the climb scored is what `ladder.load` answers: every row's saved program, SmolLM2."""
+    from ladder.advisor import climb
+    from ladder.store import Store
+
+    task = load_task(sentiment_task)
+    result = climb(task, ["smollm2-135m"], ["zero-shot", "few-shot"], store=Store(str(tmp_path / "runs.db")),
+                   all_rows=True, runs_dir=tmp_path / "runs", task_file=str(sentiment_task))
+    run_dir = Path(result.run_dir)
+    run = json.loads((run_dir / "run.json").read_text())
+    assert len(run["rows"]) == 2 and (run_dir / "best" / "program.json").is_file()
+    for row in run["rows"]:
+        program = load(run_dir / row["dir"] / "program")
+        preds = [json.loads(line) for line in (run_dir / row["dir"] / "predictions.jsonl").read_text().splitlines()]
+        assert [program({"text": p["input"]}) for p in preds] == [p["output"] for p in preds]
