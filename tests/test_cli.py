@@ -79,3 +79,16 @@ def test_rung_flags_reach_only_their_rungs():
         rung_settings(["few-shot"], ("rank=8",))
     with pytest.raises(LadderError, match="write it as NAME=VALUE"):
         rung_settings(["few-shot"], ("k",))
+
+
+def test_one_name_and_unit_for_time_limits():
+    from ladder.cli.common import train_minutes
+
+    assert train_minutes({"train_minutes": 2.0, "old_max_minutes": 9.0, "old_time_budget": None}) == 2.0
+    assert train_minutes({"train_minutes": None, "old_max_minutes": 3.0, "old_time_budget": None}) == 3.0
+    assert train_minutes({"train_minutes": None, "old_max_minutes": None, "old_time_budget": 90.0}) == 1.5
+    assert train_minutes({}) is None
+    for command in ("finetune", "distill", "pretrain", "train-reranker", "climb", "run"):
+        shown = ladder(command, "--help").stdout
+        assert "--train-minutes" in shown, command
+        assert "--max-minutes" not in shown and "--time-budget" not in shown, command  # old spellings: hidden

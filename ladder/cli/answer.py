@@ -6,12 +6,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import click
 
 from ladder.answer import PROMPTS
-from ladder.cli.common import console, no_verify_option, timeout_option
+from ladder.cli.common import console, no_verify_option, timeout_option, train_minutes, train_minutes_option
 from ladder.errors import LadderError
 
 
@@ -130,19 +130,19 @@ def training_bar(quiet: bool) -> Iterator[Callable[[int, int, float], None]]:
 @click.option("--batch-size", default=16, show_default=True, help="Passages per step (listwise: whole groups).")
 @click.option("--lr", default=4e-5, show_default=True)
 @click.option("--max-length", default=256, show_default=True, help="Word pieces per (query, passage) pair.")
-@click.option("--time-budget", default=0.0, show_default=True, help="Stop after this many seconds (0 = no limit).")
+@train_minutes_option
 @click.option("--base", default="", help="Start from this model folder (default: the bundled MiniLM-L6).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str | None, candidates: int,
                    negatives: int, pool: int, mine_with: str, loss: str, group_size: int, max_queries: int | None,
                    holdout: int, tune_blend: bool, embedder: str, threads: int, epochs: float, batch_size: int,
-                   lr: float, max_length: int, time_budget: float, base: str, seed: int, as_json: bool) -> None:
+                   lr: float, max_length: int, base: str, seed: int, as_json: bool, **limit: Any) -> None:
     """Fine-tune a cross-encoder reranker from the bundled MiniLM on a BEIR train split (or distil an LLM reranker).
 
     \b
     Example:
-      ladder train-reranker ../shared/data/beir/scifact --split train --time-budget 1200
+      ladder train-reranker ../shared/data/beir/scifact --split train --train-minutes 20
       ladder train-reranker ../shared/data/beir/scifact --loss listwise --mine-with hybrid --embedder E \
           --base E --batch-size 32 --epochs 2 --holdout 100 --tune-blend   # the measured recipe (docs/retrieval.md)
       ladder search idx/ "query" --rerank cross-encoder
@@ -169,7 +169,8 @@ def train_reranker(beir_dir: str, split: str, out_dir: str | None, teacher: str 
                   "negatives": negatives if loss == "pointwise" else None, "max_queries": max_queries,
                   "holdout_query_ids": held, **({"embedder": embedder} if mine_with != "bm25" else {})}
     cfg = tr.TrainConfig(base=base, max_length=max_length, batch_size=batch_size, lr=lr, epochs=epochs, seed=seed,
-                         time_budget=time_budget, threads=threads, loss=loss, group_size=group_size)
+                         time_budget=60 * (train_minutes(limit) or 0.0), threads=threads, loss=loss,
+                         group_size=group_size)
     with training_bar(as_json) as step:
         meta = tr.train(examples, out, cfg, step, source=source)
     if tune_blend:

@@ -137,6 +137,26 @@ def _option(item: str) -> tuple[str, Any]:
         return name.strip(), raw
 
 
+def train_minutes_option(f: Callable) -> Callable:
+    """`--train-minutes`: the one name and unit for a training time limit across commands. The old
+    spellings keep working, hidden: `--max-minutes` (minutes) and `--time-budget` (seconds)."""
+    f = click.option("--time-budget", "old_time_budget", type=float, default=None, hidden=True)(f)
+    f = click.option("--max-minutes", "old_max_minutes", type=float, default=None, hidden=True)(f)
+    return click.option("--train-minutes", type=float, default=None, callback=at_least(0, above=True),
+                        help="Training time budget in minutes: stop (keeping what was learnt) after it.")(f)
+
+
+def train_minutes(kw: dict[str, Any]) -> float | None:
+    """The time limit in minutes from `train_minutes_option`'s keywords (removed from `kw`)."""
+    minutes, old_minutes, seconds = kw.pop("train_minutes", None), kw.pop("old_max_minutes", None), \
+        kw.pop("old_time_budget", None)
+    if minutes is not None:
+        return minutes
+    if old_minutes is not None:
+        return old_minutes
+    return seconds / 60 if seconds else None
+
+
 def common_options(f: Callable) -> Callable:
     f = click.option("--target", type=float, default=None, callback=fraction,
                      help="Quality target between 0 and 1 (overrides the task's).")(f)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ladder.cli.common import train_minutes, train_minutes_option
 from ladder.errors import LadderError
 
 
@@ -54,7 +55,7 @@ class _Bar:
 @click.option("--params", default=None, help="With --scratch: model size, e.g. 5M, 20M, 125M.")
 @click.option("--out", "out_dir", required=True, help="Run folder (model/, model.gguf, result.json; resumes from its checkpoint).")
 @click.option("--steps", type=int, default=None, help="Optimizer steps. Default: one pass over the train tokens (max 2000).")
-@click.option("--max-minutes", type=float, default=None, help="Time budget: stop after the step that crosses it.")
+@train_minutes_option
 @click.option("--seq-len", default=256, show_default=True, help="Tokens per training window.")
 @click.option("--batch-size", default=8, show_default=True, help="Windows per step.")
 @click.option("--lr", type=float, default=None, help="Peak learning rate. Default 1e-3 from scratch, 5e-5 continued.")
@@ -69,9 +70,9 @@ class _Bar:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def pretrain(corpus: str, base: str | None, scratch: bool, params: str | None, out_dir: str, steps: int | None,
-             max_minutes: float | None, seq_len: int, batch_size: int, lr: float | None, vocab_size: int, heldout: float, eval_tokens: int,
+             seq_len: int, batch_size: int, lr: float | None, vocab_size: int, heldout: float, eval_tokens: int,
              checkpoint_every: int, freeze_embeddings: bool, gguf_type: str, no_export: bool,
-             cpu_hour: float | None, seed: int, as_json: bool) -> None:
+             cpu_hour: float | None, seed: int, as_json: bool, **limit: Any) -> None:
     """Continued pretraining of a base model, or a small model from scratch.
 
     CORPUS is a JSONL file of {text} or {title, text}, a folder built by
@@ -99,7 +100,7 @@ def pretrain(corpus: str, base: str | None, scratch: bool, params: str | None, o
         raise LadderError("--params applies to --scratch only (a base model has its own size)")
     cfg = PretrainConfig(
         out=out_dir, params=params, base=base, seq_len=seq_len, batch_size=batch_size, steps=steps, lr=lr,
-        max_minutes=max_minutes,
+        max_minutes=train_minutes(limit),
         vocab_size=vocab_size, heldout=heldout, eval_tokens=eval_tokens, checkpoint_every=checkpoint_every,
         freeze_embeddings=freeze_embeddings, gguf_type=gguf_type, export=not no_export, seed=seed,
         cpu_hour=DEFAULT_PRICES["cpu_hour"] if cpu_hour is None else cpu_hour,

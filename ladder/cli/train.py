@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import click
 
-from ladder.cli.common import console
+from ladder.cli.common import console, train_minutes, train_minutes_option
 
 
 def lora_options(f: Callable) -> Callable:
@@ -26,20 +26,21 @@ def lora_options(f: Callable) -> Callable:
         click.option("--max-len", type=int, default=None, help="Longest example in tokens (default: fitted)."),
         click.option("--max-steps", type=int, default=None, help="Stop after this many optimizer steps."),
         click.option("--max-examples", type=int, default=None, help="Train on a seeded sample of N examples."),
-        click.option("--max-minutes", type=float, default=None, help="Time budget: stop training after N minutes."),
         click.option("--max-memory", "max_memory_gb", type=float, default=None,
                      help="GiB training may use (default: 90% of what is free)."),
         click.option("--seed", type=int, default=None, help="Seed (default 0)."),
     ]
     for o in reversed(opts):
         f = o(f)
-    return f
+    return train_minutes_option(f)
 
 
 def _config(kw: dict[str, Any]) -> Any:
     from ladder.train.lora import LoraConfig
 
-    return LoraConfig.from_options({k: v for k, v in kw.items() if v is not None})
+    minutes = train_minutes(kw)
+    return LoraConfig.from_options({**{k: v for k, v in kw.items() if v is not None},
+                                    **({"max_minutes": minutes} if minutes is not None else {})})
 
 
 def _rank0() -> bool:
