@@ -2,7 +2,6 @@
 (wrong `fields` shapes, a lying or malformed Content-Length, a 10 MB body) answered with JSON, never a hang."""
 import json
 import socket
-import time
 
 import httpx
 import pytest
@@ -55,11 +54,10 @@ def test_bad_requests_get_a_json_400(url, body, needle):
 
 def test_content_length_larger_than_the_body_times_out_with_408(url, program):
     calls = len(program.model.calls)
-    t = time.monotonic()
     head = raw(url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
                     b'{"fields": {"text": "x"}}')
     assert head.startswith(b"HTTP/1.1 408") and b"body_timeout" in head
-    assert time.monotonic() - t < 8  # the 1 s read timeout, not a hung worker
+    # (a hung worker would send nothing: raw() gives up after 10 s and the status check fails)
     assert len(program.model.calls) == calls
 
 
