@@ -93,25 +93,30 @@ def test_ctrl_c_marks_the_run_interrupted(sentiment_task, tmp_path, monkeypatch)
     assert store.runs()[0]["status"] == "interrupted"
 
 
-def slow_program(calls, gate):
+def program_for(calls, started, other_started):
+    """Computes an example; its first call waits (up to 5 s) until the other run has started computing too,
+    so the test does not depend on thread scheduling."""
     def program(ex):
         calls.append(ex["i"])
-        gate.wait(0.01)
+        started.set()
+        other_started.wait(5)
         return Completion(str(ex["i"]), Usage(1, 1, 0.01, 0.01))
     return program
 
 
 def test_two_concurrent_runs_share_the_work_and_both_finish(tmp_path):
     examples = [{"i": i} for i in range(60)]
-    a_calls, b_calls, gate = [], [], threading.Event()
+    a_calls, b_calls = [], []
+    a_started, b_started = threading.Event(), threading.Event()
+    stores = [Store(tmp_path / "r.db"), Store(tmp_path / "r.db")]  # one connection each, like two processes
     results = {}
 
-    def run(name, calls):
-        store = Store(tmp_path / "r.db")  # one connection each, like two processes
-        results[name] = evaluate(slow_program(calls, gate), examples, "exact_match", expected=lambda ex: str(ex["i"]),
+    def run(name, store, program):
+        results[name] = evaluate(program, examples, "exact_match", expected=lambda ex: str(ex["i"]),
                                  store=store, run_key="same-run")
 
-    threads = [threading.Thread(target=run, args=("a", a_calls)), threading.Thread(target=run, args=("b", b_calls))]
+    threads = [threading.Thread(target=run, args=("a", stores[0], program_for(a_calls, a_started, b_started))),
+               threading.Thread(target=run, args=("b", stores[1], program_for(b_calls, b_started, a_started)))]
     for t in threads:
         t.start()
     for t in threads:
