@@ -166,10 +166,10 @@ def create_app(served: Served) -> Any:
     @app.get("/health")
     async def health() -> dict[str, Any]:
         out: dict[str, Any] = {"status": "ok", "model_name": served.name}
-        if served.program is not None:
-            out.update(served.program.describe())
+        if served.program is not None:  # open to anyone: no file paths
+            out.update({k: v for k, v in served.program.describe().items() if k not in ("path", "corpus", "adapter")})
         if served.index is not None:
-            out["index"] = {"path": str(getattr(served.index, "path", "")), "passages": len(served.index)}
+            out["index"] = {"passages": len(served.index)}
         return out
 
     api = APIRouter(dependencies=[Depends(authorize)])
