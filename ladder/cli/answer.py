@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 import click
 
 from ladder.answer import PROMPTS
-from ladder.cli.common import console, no_verify_option, timeout_option, train_minutes, train_minutes_option
+from ladder.cli.common import at_least, console, no_verify_option, timeout_option, train_minutes, train_minutes_option
 from ladder.errors import LadderError
 
 
@@ -24,8 +24,8 @@ from ladder.errors import LadderError
 @click.option("--method", default="hybrid", show_default=True, help="Retrieval: hybrid, bm25, dense.")
 @click.option("--rerank", "rerank_spec", default=None,
               help="Reranker: cross-encoder[:<dir>], pointwise:<model>, listwise:<model>, or a folder.")
-@click.option("-k", "--k", default=5, show_default=True, help="Passages the answer may cite.")
-@click.option("--candidates", default=20, show_default=True, help="Passages retrieved before reranking.")
+@click.option("-k", "--k", default=5, show_default=True, callback=at_least(1), help="Passages the answer may cite.")
+@click.option("--candidates", default=20, show_default=True, callback=at_least(1), help="Passages retrieved before reranking.")
 @click.option("--min-score", type=float, default=None,
               help="Drop reranked passages scoring below this (cross-encoder logit); none left = 'I don't know'.")
 @click.option("--prompt", type=click.Choice(PROMPTS), default="example", show_default=True,

@@ -127,3 +127,18 @@ def test_dash_o_k_below_one_is_one_line_exit_2(capsys, monkeypatch, sentiment_ta
     code, _, err = ladder(capsys, monkeypatch, "run", sentiment_task, "--rung", "few-shot", "-o", "k=-2",
                           "--model", "short-ctx", "--db", tmp_path / "r.db")
     assert code == 2 and "option 'k' must be above 0" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "idx", "q", "-k", "0"], "-k: must be at least 1, got 0"),
+    (["search", "idx", "q", "-k", "-5"], "-k: must be at least 1, got -5"),
+    (["search", "idx", "q", "--rerank-depth", "0"], "--rerank-depth: must be at least 1"),
+    (["eval-retrieval", "beir", "--limit", "-3"], "--limit: must be at least 1"),
+    (["ask", "idx", "q", "-k", "0"], "-k: must be at least 1"),
+    (["ask", "idx", "q", "--candidates", "0"], "--candidates: must be at least 1"),
+    (["index", "corpus.jsonl", "--max-words", "0"], "--max-words: must be at least 1"),
+])
+def test_retrieval_options_are_checked_before_anything_is_read(capsys, monkeypatch, tmp_path, args, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = ladder(capsys, monkeypatch, *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
