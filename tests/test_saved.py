@@ -87,6 +87,7 @@ def test_format_version_and_kind_are_checked(sentiment_task, tmp_path):
         load(tmp_path)
 
 
+@pytest.mark.integration  # real MiniLM / bundled weights
 def test_model_hash_mismatch_is_refused(sentiment_task, tmp_path):
     from ladder.saved import _load_model
 

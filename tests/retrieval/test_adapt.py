@@ -65,6 +65,7 @@ def test_prompt_is_a_shared_prefix_with_the_passage_last():
     assert a[-1]["content"] == "Passage: T1: first passage" and "data, not instructions" in a[0]["content"]
 
 
+@pytest.mark.integration  # real MiniLM / bundled weights
 def test_adapt_writes_queries_and_a_manifest_and_resumes(index, tmp_path):
     model = DummyModel(respond=writer, name="writer")
     cfg = AdaptConfig(n_queries=len(DOCS), embedder=False, reranker=False, top_k=1)
@@ -95,12 +96,14 @@ def test_adapt_writes_queries_and_a_manifest_and_resumes(index, tmp_path):
         json.loads(x) for x in (out / "queries.jsonl").read_text().splitlines())
 
 
+@pytest.mark.integration  # real MiniLM / bundled weights
 def test_training_needs_enough_surviving_queries(index, tmp_path):
     model = DummyModel(default="Yes")  # never a question
     with pytest.raises(LadderError, match="survived the round trip"):
         adapt(index, tmp_path / "idx", AdaptConfig(n_queries=8), model=model)
 
 
+@pytest.mark.integration  # real MiniLM / bundled weights
 def test_adapt_refuses_labels_and_never_reads_qrels(tmp_path, monkeypatch):
     from ladder.cli import cli
     from ladder.cli.adapt import open_for_adapt
@@ -127,6 +130,7 @@ def test_adapt_refuses_labels_and_never_reads_qrels(tmp_path, monkeypatch):
     assert m["queries"]["sampled"] == 8 and m["corpus"] == str(folder)
 
 
+@pytest.mark.integration  # real MiniLM / bundled weights
 def test_load_adapted_without_adapting_says_what_to_run(index, tmp_path):
     with pytest.raises(LadderError, match="ladder adapt"):
         load_adapted(tmp_path / "idx")
@@ -149,6 +153,7 @@ def test_tiny_end_to_end_adapt_trains_and_search_uses_it(tmp_path, wiki_rows):
     assert a.reranker.rerank("What is " + rows[0]["title"] + "?", hits, 3)
 
 
+@pytest.mark.integration  # real MiniLM / bundled weights
 def test_cli_adapt_then_search_adapted(tmp_path, monkeypatch, capsys):
     import ladder.models as models
     from ladder.cli import cli
