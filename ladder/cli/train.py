@@ -70,12 +70,10 @@ def _show(result: Any, title: str, extra: dict[str, Any] | None = None) -> None:
 
 
 def _score(task: Any, base: str, result: Any, limit: int | None) -> dict[str, Any]:
-    """Evaluate the served fine-tuned program on the (sampled) test split."""
-    from ladder.evaluation import evaluate
-    from ladder.rungs.finetune import served_program
+    """The served fine-tuned program's score on the (sampled) test split, for the table and JSON."""
+    from ladder.rungs.finetune import evaluate_adapter
 
-    prog = served_program(task, base, result.gguf, one_time=result.usage)
-    res = evaluate(prog, task.test_sample(limit), task.metric, **task.scoring())
+    res = evaluate_adapter(task, base, result.gguf, limit=limit, one_time=result.usage)
     return {"metric": res.metric, "score": res.score, "ci_low": res.ci_low, "ci_high": res.ci_high, "n": res.n}
 
 

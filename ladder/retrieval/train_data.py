@@ -203,3 +203,21 @@ def write_folder(out_dir: str | Path, save: Callable[[Path], None]) -> None:
         shutil.rmtree(out_dir)
     tmp.replace(out_dir)
 
+
+def teacher_pairs(folder: Path, split: str, teacher: str, candidates: int, max_queries: int | None,
+                  seed: int) -> tuple[list, dict]:
+    """(pairs, source): BM25 candidates of a BEIR split's queries, labelled by an LLM pointwise reranker
+    (a distilled reranker's training data); the test split is refused."""
+    from ladder.retrieval.rerank import load_reranker
+
+    corpus, queries, _ = read_beir_split(folder, split)
+    check_not_test(folder, split, list(queries))
+    qids, _ = split_queries(list(queries), max_queries=max_queries, seed=seed)
+    rr = load_reranker(teacher)
+    if not hasattr(rr, "relevance"):
+        raise LadderError(f"--teacher must be an LLM pointwise reranker (pointwise:<model>), got '{teacher}'")
+    search = bm25_candidates(corpus)
+    pairs = pairs_from_teacher([queries[q] for q in qids], lambda q: search(q, candidates), rr)
+    source = {"beir": str(folder), "split": split, "labels": f"teacher {rr.name}", "candidates": candidates,
+              "max_queries": max_queries, "teacher_pairs_per_second": round(rr.pairs_per_second, 3)}
+    return pairs, source

@@ -86,6 +86,15 @@ def served_program(task: Task, spec: str, adapter_gguf: Any, *, store: Any = Non
                    list_labels=False)
 
 
+def evaluate_adapter(task: Task, spec: str, adapter_gguf: Any, *, limit: int | None = None,
+                     one_time: Usage | None = None) -> Any:
+    """Score a trained adapter on the task's (sampled) test split as the rung would serve it."""
+    from ladder.evaluation import evaluate
+
+    program = served_program(task, spec, adapter_gguf, one_time=one_time)
+    return evaluate(program, task.test_sample(limit), task.metric, **task.scoring())
+
+
 def options() -> type:
     """The LoRA config's fields (ladder.train.lora.LoraConfig) plus the shared `calibrate`."""
     from dataclasses import make_dataclass
