@@ -85,11 +85,7 @@ class Store:
             self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            for i, sql in enumerate(MIGRATIONS[version:], version + 1):
-                self.db.executescript(sql)
-                self.db.execute(f"PRAGMA user_version = {i}")
-            self.db.commit()
+            version = self._migrate()
         except (OSError, sqlite3.Error) as e:
             raise InputError(where, f"cannot use {self.path} as the run store ({e}); give a writable file path "
                              "(a new file is created) or remove a file that is not a ladder run store") from None
@@ -97,6 +93,23 @@ class Store:
             raise InputError(where, f"{self.path} was written by a newer ladder (schema {version}, this one knows "
                              f"{len(MIGRATIONS)}); upgrade ladder or use another --db")
         self.lock = threading.Lock()
+
+    def _migrate(self) -> int:
+        """Apply the migrations this file lacks, in one IMMEDIATE transaction: two processes opening a new
+        store at once must not both create its tables. Returns the version found."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            for i, sql in enumerate(MIGRATIONS[version:], version + 1):
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {i}")
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+        return version
 
     # -- call cache -------------------------------------------------------
     def get_call(self, key: str) -> Completion | None:

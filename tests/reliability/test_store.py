@@ -40,6 +40,27 @@ def test_an_unwritable_db_path_is_an_input_error(tmp_path):
         ro.chmod(0o700)
 
 
+def test_many_openers_of_a_new_store_migrate_it_once(tmp_path):
+    errors = []
+
+    def open_store():
+        try:
+            Store(tmp_path / "new.db").close()
+        except Exception as e:  # the test reports any failure below
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_store) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    from ladder.store import MIGRATIONS
+
+    db = sqlite3.connect(tmp_path / "new.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
 def test_an_old_store_is_migrated_in_place(tmp_path):
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
@@ -147,3 +168,44 @@ def test_a_live_owners_claims_are_respected_until_they_expire(tmp_path):
     store.put_prediction("k", 0, "x", 1.0, {})
     store.release("k", me)
     assert store.claim("k", [0, 1], other, 5) == [1]
+
+
+WORKER = """
+import json, sys, time
+from pathlib import Path
+from ladder.evaluation import evaluate
+from ladder.models.base import Completion, Usage
+from ladder.store import Store
+
+db, me, other = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+store = Store(db)
+me.touch()
+while not other.exists():  # start together
+    time.sleep(0.01)
+done = []
+
+def program(ex):
+    done.append(ex["i"])
+    time.sleep(0.02)
+    return Completion(str(ex["i"]), Usage(1, 1, 0.02, 0.02))
+
+res = evaluate(program, [{"i": i} for i in range(80)], "exact_match", expected=lambda ex: str(ex["i"]),
+               store=store, run_key="shared")
+print(json.dumps({"computed": done, "n": res.n, "score": res.score}))
+"""
+
+
+@pytest.mark.integration  # starts two processes
+def test_two_processes_on_one_run_share_the_work(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    db, a, b = tmp_path / "r.db", tmp_path / "a.ready", tmp_path / "b.ready"
+    # no store yet: both processes create it at once (they must not both run the migrations)
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(db), str(x), str(y)], stdout=subprocess.PIPE, text=True)
+             for x, y in ((a, b), (b, a))]
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    first, second = (set(o["computed"]) for o in outs)
+    assert first | second == set(range(80)) and not first & second and first and second
+    assert all(o["n"] == 80 and o["score"] == 1.0 for o in outs)
