@@ -26,3 +26,19 @@ class InputError(LadderError):
 
 class TaskError(LadderError):
     """A task file, a split or an example is unusable."""
+
+
+def env_count(name: str) -> int | None:
+    """A whole number above 0 from the environment variable `name`, None when unset or empty.
+
+    >>> import os; os.environ["LADDER_DOCTEST_N"] = "2"; env_count("LADDER_DOCTEST_N")
+    2
+    """
+    import os
+
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InputError(name, f"must be a whole number above 0, got {raw!r}; fix or unset it")
+    return int(raw)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ladder.cost import load_prices, usage_cost
+from ladder.errors import env_count
 from ladder.models.base import Usage
 from ladder.task import Task
 
@@ -43,7 +44,7 @@ class Estimate:
 
 def training_cpu_seconds(minutes: float | None) -> float:
     """A training rung's one-time CPU time: its budget in minutes on the cores training uses."""
-    cores = int(os.environ.get("LADDER_THREADS") or os.cpu_count() or 1)
+    cores = env_count("LADDER_THREADS") or os.cpu_count() or 1
     return (minutes or 0.0) * 60 * cores
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ladder.errors import env_count
 from ladder.manifest import sha256_path
 from ladder.models.base import Completion, Message, Model, ModelError, PromptTooLong, Timer
 
@@ -39,7 +40,7 @@ class LlamaCppModel(Model):
         self._sha, self._fp = sha256, None
         self.n_ctx = n_ctx
         # LADDER_THREADS: fewer threads than cores helps on a busy machine (llama.cpp threads spin-wait)
-        self.n_threads = n_threads or int(os.environ.get("LADDER_THREADS", 0)) or os.cpu_count() or 2
+        self.n_threads = n_threads or env_count("LADDER_THREADS") or os.cpu_count() or 2
         self._llama: Any = None  # loaded on first use: a fully cached run never loads the weights
 
     @property

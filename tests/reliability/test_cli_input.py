@@ -142,3 +142,14 @@ def test_retrieval_options_are_checked_before_anything_is_read(capsys, monkeypat
     monkeypatch.chdir(tmp_path)
     code, _, err = ladder(capsys, monkeypatch, *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-2", "1.5"])
+def test_a_bad_ladder_threads_is_an_input_error_naming_it(monkeypatch, raw):
+    from ladder.errors import InputError, env_count
+
+    monkeypatch.setenv("LADDER_THREADS", raw)
+    with pytest.raises(InputError, match="LADDER_THREADS: must be a whole number above 0"):
+        env_count("LADDER_THREADS")
+    monkeypatch.setenv("LADDER_THREADS", "3")
+    assert env_count("LADDER_THREADS") == 3
