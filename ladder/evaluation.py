@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ladder.metrics import is_corpus_metric, per_example_fn
+from ladder.metrics import corpus_stat, is_corpus_metric, per_example_fn
 from ladder.models.base import Completion, PromptTooLong, Usage
 from ladder.stats import bootstrap_ci  # noqa: F401 (one bootstrap, in ladder.stats; re-exported for old imports)
 from ladder.task import Example
@@ -42,26 +42,6 @@ class EvalResult:
         d = {k: getattr(self, k) for k in ("metric", "score", "ci_low", "ci_high", "n", "latency_p50",
                                             "latency_p95", "errors", "cached", "fresh_seconds")}
         return {**d, **self.usage.to_dict()}
-
-
-def _macro_f1_indices(preds: list[str], refs: list[Any]) -> Callable[[np.ndarray], float]:
-    """Vectorised macro-F1 over a resample of example indices (for the bootstrap)."""
-    labels = sorted({str(r).strip().lower() for r in refs})
-    code = {lab: i for i, lab in enumerate(labels)}
-    r = np.array([code[str(x).strip().lower()] for x in refs])
-    p = np.array([code.get(str(x).strip().lower(), -1) for x in preds])
-    L = len(labels)
-
-    def stat(ix: np.ndarray) -> float:
-        rr, pp = r[ix], p[ix]
-        tp = np.bincount(rr[pp == rr], minlength=L)
-        fp = np.bincount(pp[(pp != rr) & (pp >= 0)], minlength=L)
-        fn = np.bincount(rr[pp != rr], minlength=L)
-        present = np.bincount(rr, minlength=L) > 0
-        f1 = np.where(tp > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
-        return float(f1[present].mean())
-
-    return stat
 
 
 def evaluate(
@@ -130,7 +110,7 @@ def evaluate(
     preds = [r["output"] for r in rows]
     refs = [r["expected"] for r in rows]
     if is_corpus_metric(metric):
-        stat = _macro_f1_indices(preds, refs)
+        stat = corpus_stat(metric, preds, refs)
         idx = np.arange(len(rows))
         score = stat(idx)
         lo, hi = bootstrap_ci(idx, stat)

@@ -47,7 +47,7 @@ def compare(a_path: str, b_path: str) -> dict[str, Any]:
     ra, pa, _ = find_row(a_path)
     rb, pb, _ = find_row(b_path)
     same_examples(pa, pb, f"{a_path} vs {b_path}")
-    t = compare_predictions(pa, pb)
+    t = compare_predictions(pa, pb, ra.get("metric") or "macro_f1")
     changed = _changed(pa, pb)
     return {"a": {"path": str(a_path), "rung": ra["rung"], "model": ra["model"], "score": ra["score"]},
             "b": {"path": str(b_path), "rung": rb["rung"], "model": rb["model"], "score": rb["score"]},
@@ -112,7 +112,7 @@ def check(task: Any, program: Any, *, baseline: str | None = None, target: float
                             {"value": value, "target": target, "meets_by": meets}))
     if base_preds is not None:
         same_examples(base_preds, res.rows, f"--baseline {baseline}")
-        t = compare_predictions(base_preds, res.rows)
+        t = compare_predictions(base_preds, res.rows, task.metric)
         worse = t.significant and t.diff < 0
         checks.append(Check("baseline", not worse,
                             f"vs baseline {base_row['rung']} / {base_row['model']} ({base_row['score']:.3f}): "

@@ -118,7 +118,7 @@ def row_cost(row: dict[str, Any], volume: float | None, horizon: int) -> dict[st
     return {"per_1k": per_1k, "one_time": one, "amortised_per_1k": amort, "monthly": monthly}
 
 
-def compare_predictions(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> PairedTest:
+def compare_predictions(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], metric: str = "macro_f1") -> PairedTest:
     """b - a over two rows' predictions on the same examples: McNemar for 0/1 scores, the paired
     bootstrap for other per-example scores, and over resampled indices for a corpus metric (no
     per-example scores, e.g. macro-F1)."""
@@ -128,11 +128,11 @@ def compare_predictions(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]
     sa, sb = [r.get("score") for r in a], [r.get("score") for r in b]
     if None not in sa and None not in sb:
         return paired_test(sa, sb)
-    from ladder.evaluation import _macro_f1_indices
+    from ladder.metrics import corpus_stat
 
     refs = [r["expected"] for r in a]
-    return paired_bootstrap_stat(_macro_f1_indices([r["output"] for r in a], refs),
-                                 _macro_f1_indices([r["output"] for r in b], refs), len(a))
+    return paired_bootstrap_stat(corpus_stat(metric, [r["output"] for r in a], refs),
+                                 corpus_stat(metric, [r["output"] for r in b], refs), len(a))
 
 
 class _Pairs:
@@ -144,7 +144,7 @@ class _Pairs:
     def test(self, i: int, j: int) -> PairedTest | None:
         if (i, j) not in self.done:
             a, b = self.preds[i], self.preds[j]
-            self.done[(i, j)] = compare_predictions(a, b) if a and b and len(a) == len(b) else None
+            self.done[(i, j)] = compare_predictions(a, b, self.metric) if a and b and len(a) == len(b) else None
         return self.done[(i, j)]
 
     def record(self, i: int, j: int, why: str) -> dict[str, Any] | None:

@@ -69,3 +69,25 @@ def test_evaluator_gives_sari_the_rendered_source():
     examples = [{"source": "the cat sat on the mat today", "references": ["the cat sat on the mat"]}]
     res = evaluate(drop_today, examples, "sari", expected=lambda ex: ex["references"], render=lambda ex: ex["source"])
     assert res.score == pytest.approx(2 / 3)
+
+
+def test_a_corpus_metric_plugin_is_bootstrapped_as_itself():
+    """Corpus-level scores used to be bootstrapped as macro-F1 whatever the metric was."""
+    from ladder.evaluation import evaluate
+    from ladder.metrics import METRICS, corpus_stat, macro_f1
+    from ladder.models.base import Completion
+
+    def share_of_yes(predictions, references):  # a corpus-level metric of no use but its own value
+        return sum(p == "yes" for p in predictions) / len(predictions)
+
+    share_of_yes.corpus = True
+    METRICS.register("share_of_yes", share_of_yes)
+    try:
+        examples = [{"x": i, "y": "yes" if i % 2 else "no"} for i in range(10)]
+        answers = iter(["yes"] * 3 + ["no"] * 7)
+        res = evaluate(lambda ex: Completion(next(answers)), examples, "share_of_yes", expected=lambda ex: ex["y"])
+        assert res.score == 0.3 and res.ci_low <= 0.3 <= res.ci_high and res.ci_high < 0.8
+        preds, refs = ["a", "b", "a"], ["a", "a", "b"]
+        assert corpus_stat("macro_f1", preds, refs)(list(range(3))) == macro_f1(preds, refs)
+    finally:
+        METRICS.unregister("share_of_yes")
