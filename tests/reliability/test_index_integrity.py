@@ -113,3 +113,16 @@ def test_a_killed_build_leaves_a_tmp_folder_that_the_next_build_removes(tmp_path
     assert not (tmp_path / "idx").exists() and any(n.startswith(".idx.tmp-") for n in left)
     build_index(DOCS, tmp_path / "idx", embedder=DummyEmbedder())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_ladder_search_on_a_damaged_index_is_one_line_exit_2(index_dir, capsys, monkeypatch):
+    from tests.reliability.test_cli_input import ladder
+
+    monkeypatch.setenv("LADDER_NO_VERIFY", "")  # restored after the test (--no-verify sets it)
+    code, out, _ = ladder(capsys, monkeypatch, "search", index_dir, "mountain", "--method", "bm25", "--json")
+    assert code == 0 and json.loads(out)
+    break_bm25_json(index_dir)
+    code, _, err = ladder(capsys, monkeypatch, "search", index_dir, "mountain", "--method", "bm25")
+    assert code == 2 and "'bm25/vocab.index.json' changed" in err and len(err.strip().splitlines()) == 1
+    code, _, err = ladder(capsys, monkeypatch, "search", index_dir, "mountain", "--method", "bm25", "--no-verify")
+    assert code == 2 and "damaged BM25 files" in err and len(err.strip().splitlines()) == 1
