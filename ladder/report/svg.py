@@ -193,6 +193,15 @@ def _place_label(text: str, x: float, y: float, placed: list[tuple[float, float,
     return x + 14, y + 4, "start"
 
 
+def _value(v: float) -> str:
+    """A bar's value label.
+
+    >>> _value(1934.8), _value(12.34), _value(0.0123)
+    ('1,935', '12.3', '0.0123')
+    """
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def bars(items: Sequence[tuple[str, float, float]], *, x_label: str, names: tuple[str, str] = ("p50", "p95"),
          title: str = "", width: int = 960, bar: int = 14) -> str:
     """Horizontal paired bars per item (e.g. latency p50 and p95 per row)."""
@@ -217,7 +226,7 @@ def bars(items: Sequence[tuple[str, float, float]], *, x_label: str, names: tupl
             yy = y + k * bar
             out.append(f'<rect x="{f.x0}" y="{yy}" width="{max(1.0, X(v) - f.x0):.1f}" height="{bar - 2}" fill="{c}" rx="2">'
                        f'<title>{escape(name)} {names[k]}: {v:.3g}</title></rect>')
-            out.append(f'<text class="tick" x="{X(v) + 4:.1f}" y="{yy + bar - 4}">{fmt_tick(round(v, 3))}</text>')
+            out.append(f'<text class="tick" x="{X(v) + 4:.1f}" y="{yy + bar - 4}">{_value(v)}</text>')
         y += 2 * bar + 14
     out.append(f'<line class="axis" x1="{f.x0}" x2="{f.x0}" y1="{f.y1}" y2="{f.y0}"/>')
     return "\n".join(s for s in out if s) + "\n</svg>"
