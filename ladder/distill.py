@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ladder.errors import LadderError
+from ladder.leaks import check_no_leak
 from ladder.models.base import Model, Usage, pick_choice
-from ladder.task import Example, Task, check_no_leak, read_jsonl, template_fields
+from ladder.task import Example, Task, read_jsonl, template_fields
 from ladder.train import ddp
 from ladder.train.lora import LoraConfig, TrainResult, finetune
 

@@ -360,18 +360,3 @@ def load_task(path: str | Path) -> Task:
         max_tokens=raw.get("max_tokens"),
         origins={s: lines for s, (_, lines) in read.items()},
     )
-
-
-def check_no_leak(test: list[Example], used: list[Example], what: str, fields: list[str] | None = None) -> None:
-    """Raise if any test example appears among examples used for demos, corpora or training.
-
-    Compared on the input fields (the output alone may legitimately repeat).
-    """
-    def key(ex: Example) -> str:
-        picked = {k: ex[k] for k in (fields or sorted(ex))if k in ex}
-        return json.dumps(picked, sort_keys=True, ensure_ascii=False, default=str)
-
-    test_keys = {key(ex) for ex in test}
-    leaked = [ex for ex in used if key(ex) in test_keys]
-    if leaked:
-        raise TaskError(f"{len(leaked)} test example(s) found among the {what}; remove them from train")

@@ -13,7 +13,7 @@ LADDER = Path(__file__).resolve().parents[1] / "ladder"
 LAYERS = [
     {"errors", "registry", "home", "stats", "manifest"},
     {"models"},
-    {"task", "splits", "metrics", "cost", "store"},
+    {"task", "splits", "leaks", "metrics", "cost", "store"},
     {"retrieval", "prompts", "citations", "evaluation", "judge", "data"},
     {"train"},
     {"rungs"},

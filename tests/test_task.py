@@ -1,7 +1,8 @@
 import pytest
 
 from ladder.errors import TaskError
-from ladder.task import Task, check_no_leak, load_task
+from ladder.leaks import check_no_leak
+from ladder.task import Task, load_task
 from tests.conftest import write_jsonl
 
 

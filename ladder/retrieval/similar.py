@@ -19,8 +19,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ladder.errors import LadderError
-from ladder.task import Example, Task, check_no_leak, template_fields
 from ladder.home import ladder_home
+from ladder.leaks import check_no_leak
+from ladder.task import Example, Task, template_fields
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ladder.errors import LadderError
+from ladder.leaks import check_no_leak
 from ladder.models.base import Message, Model
 from ladder.prompts import demo_turns, system_prompt
 from ladder.rungs.base import Program, RungSpec
-from ladder.task import Example, Task, check_no_leak
+from ladder.task import Example, Task
 
 
 def select_fixed(task: Task, k: int, seed: int) -> list[Example]:

@@ -35,7 +35,6 @@ from ladder.rungs.base import Program, RungSpec
 from ladder.task import Task
 
 RUNG_DEFAULTS = {"steps": 40, "seq_len": 256, "batch_size": 4, "eval_tokens": 8192}
-MIN_LEAK_CHARS = 24  # test inputs shorter than this are matched as whole documents only (substrings would over-match)
 
 
 def split_options(options: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -54,16 +53,15 @@ def split_options(options: dict[str, Any] | None) -> tuple[dict[str, Any], dict[
 
 
 def drop_test_docs(texts: list[str], test_inputs: list[str]) -> tuple[list[str], int]:
-    """Documents that do not contain any test input (whole-document match for short inputs).
+    """The documents that hold no test input (ladder.leaks.docs_holding), and how many were dropped.
 
     >>> drop_test_docs(["a long review of the film that we liked a lot", "other"], ["review of the film that we liked"])
     (['other'], 1)
     """
-    long_inputs = [t.strip() for t in test_inputs if len(t.strip()) >= MIN_LEAK_CHARS]
-    short_inputs = {t.strip() for t in test_inputs if 0 < len(t.strip()) < MIN_LEAK_CHARS}
-    kept = [d for d in texts if d.strip() not in short_inputs and not any(t in d for t in long_inputs)]
-    return kept, len(texts) - len(kept)
+    from ladder.leaks import docs_holding
 
+    drop = set(docs_holding(texts, test_inputs))
+    return [t for i, t in enumerate(texts) if i not in drop], len(drop)
 
 def _pretrain_config(out: Path, base: str, options: dict[str, Any]):
     from ladder.train.pretrain import PretrainConfig

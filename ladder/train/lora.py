@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ladder.errors import LadderError
+from ladder.leaks import check_no_leak
 from ladder.models import hf
 from ladder.models.base import Usage
-from ladder.task import Task, check_no_leak, template_fields
+from ladder.task import Task, template_fields
 from ladder.train import ddp, memory
 from ladder.train.lora_data import (
     IGNORE,

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from ladder.errors import LadderError
-from ladder.rungs.rag import leaked_inputs
+from ladder.leaks import leaked_inputs
 from ladder.task import Task
 from ladder.testing import DummyModel
 
