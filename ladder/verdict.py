@@ -281,6 +281,16 @@ def _compare_neighbours(rs: list[dict[str, Any]], best: int, top: int, cost: Any
                                    "worth paying for only if you need more than the target.")
             else:
                 v.sentences.append(f"{label(rs[top])} is not significantly better{at} ({_diff_words(c)}).{tie_words(c)}")
+    others = [j for j in range(len(rs)) if j != best]
+    if top == best and others:  # is the winner really ahead of the runner-up?
+        j = max(others, key=lambda k: (rs[k]["score"], -cost(k)))
+        c = pairs.record(j, best, "best-scoring row vs the runner-up")
+        if c:
+            v.comparisons.append(c)
+            seen.add((j, best))
+            verdict = "ahead" if c["significant"] and c["diff"] > 0 else "not significantly ahead"
+            v.sentences.append(f"Against the runner-up {label(rs[j])} it is {verdict} ({_diff_words(c)})."
+                               + tie_words(c))
     cheaper = [j for j in range(len(rs)) if cost(j) <= cost(best) and j != best]
     if cheaper:
         j = max(cheaper, key=lambda k: (cost(k), rs[k]["score"]))  # the next row down in cost

@@ -52,7 +52,8 @@ def test_a_clearly_better_row_wins_without_a_target():
     rows = [row("zero-shot", "smollm2-135m", cheap, 0.01), row("zero-shot", "qwen2.5-coder-0.5b", dear, 0.05)]
     v = decide(rows, [cheap, dear])
     assert v.best == 1
-    assert "is worse" in v.text and "p < 0.001" in v.text
+    assert "Against the runner-up zero-shot / smollm2-135m it is ahead" in v.text and "p < 0.001" in v.text
+    assert len(v.comparisons) == 1  # the runner-up is also the next cheaper row: tested once
     assert v.pareto == [0, 1]
 
 
