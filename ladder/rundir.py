@@ -179,3 +179,23 @@ def find_row(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]], di
             if row.get("dir") == f"rows/{p.name}":
                 return row, preds, run
     raise LadderError(f"{p}: not a run directory or a rows/<rung>--<model> folder inside one")
+
+
+def list_runs(parent: str | Path = "runs") -> list[dict[str, Any]]:
+    """One summary per run directory under `parent`, newest first (for a dashboard or a listing);
+    folders that are not runs (or are half-written) are left out."""
+    out = []
+    for folder in sorted(Path(parent).glob("*/" + RUN_FILE), reverse=True):
+        try:
+            doc = json.loads(folder.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if doc.get("format") != FORMAT:
+            continue
+        rows, best = doc.get("rows", []), doc.get("best_index")
+        out.append({"id": doc.get("id", folder.parent.name), "path": str(folder.parent), "created": doc.get("created"),
+                    "task": (doc.get("task") or {}).get("name"), "rows": len(rows),
+                    "best": rows[best] if isinstance(best, int) and 0 <= best < len(rows) else None,
+                    "headline": (doc.get("verdict") or {}).get("headline") or doc.get("recommendation")})
+    return out
+

@@ -7,7 +7,7 @@ import pytest
 from ladder import rundir
 from ladder.advisor import climb
 from ladder.errors import LadderError
-from ladder.rundir import FORMAT, find_row, read_run, write_run
+from ladder.rundir import FORMAT, find_row, list_runs, read_run, write_run
 from ladder.store import Store
 from ladder.task import load_task
 from tests.test_climb import models  # noqa: F401 (fixture: DummyModels behind load_model)
@@ -42,6 +42,10 @@ def test_a_climb_writes_its_run_directory(sentiment_task, tmp_path, models):  # 
     best_src = run_dir / doc["rows"][res.best_index]["program_dir"]  # ladder.saved wrote each row's program
     assert sorted(p.name for p in (run_dir / "best").iterdir()) == sorted(p.name for p in best_src.iterdir())
     assert not list((tmp_path / "runs").glob(".tmp-*"))  # written atomically: nothing half-done left
+    (tmp_path / "runs" / "not-a-run").mkdir()
+    listed = list_runs(tmp_path / "runs")
+    assert [r["id"] for r in listed] == [run_dir.name] and listed[0]["best"]["model"] == res.best.model
+    assert listed[0]["headline"] == res.verdict["headline"]
 
 
 def test_budget_stops_between_rows_and_says_what_was_not_run(sentiment_task, tmp_path, models):  # noqa: F811
