@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from typing import Callable, Sequence
 
 import numpy as np
@@ -21,6 +20,7 @@ import numpy as np
 from ladder.errors import LadderError
 from ladder.home import ladder_home
 from ladder.leaks import check_no_leak
+from ladder.manifest import atomic_file
 from ladder.task import Example, Task, template_fields
 
 Embedder = Callable[[Sequence[str]], np.ndarray]
@@ -54,10 +54,8 @@ def cached_embeddings(texts: list[str], embed: Embedder | None = None) -> np.nda
         if vecs.shape[0] == len(texts):
             return vecs
     vecs = _normalise(_default_embed(texts))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-    np.save(tmp, vecs, allow_pickle=False)
-    tmp.replace(path)
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, vecs, allow_pickle=False)
     return vecs
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ladder.errors import LadderError
+from ladder.manifest import atomic_file
 
 
 @dataclass
@@ -241,11 +241,10 @@ class TinyLlama(nn.Module):
         from safetensors.torch import save_file
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        save_file(self.hf_state_dict(), str(folder / "model.safetensors.tmp"), metadata={"format": "pt"})
-        os.replace(folder / "model.safetensors.tmp", folder / "model.safetensors")
-        (folder / "config.json.tmp").write_text(json.dumps(self.hf_config(), indent=2) + "\n")
-        os.replace(folder / "config.json.tmp", folder / "config.json")
+        with atomic_file(folder / "model.safetensors") as tmp:
+            save_file(self.hf_state_dict(), str(tmp), metadata={"format": "pt"})
+        with atomic_file(folder / "config.json") as tmp:
+            tmp.write_text(json.dumps(self.hf_config(), indent=2) + "\n")
         return folder
 
     @classmethod
@@ -284,50 +283,49 @@ def export_gguf(model: TinyLlama, tokenizer, path: str | Path, name: str = "ladd
     if len(tokens) != c.vocab_size:
         raise LadderError(f"tokenizer has {len(tokens)} tokens but the model expects {c.vocab_size}")
     path = Path(path)
-    tmp = path.with_suffix(".gguf.tmp")
-    w = gguf.GGUFWriter(str(tmp), "llama")
-    w.add_name(name)
-    w.add_context_length(c.max_seq)
-    w.add_embedding_length(c.d_model)
-    w.add_block_count(c.n_layer)
-    w.add_feed_forward_length(c.d_ff)
-    w.add_head_count(c.n_head)
-    w.add_head_count_kv(c.n_kv_head)
-    w.add_layer_norm_rms_eps(c.norm_eps)
-    w.add_rope_freq_base(c.rope_theta)
-    w.add_rope_dimension_count(c.head_dim)
-    w.add_vocab_size(c.vocab_size)
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("gpt-2")  # the GPT-2 split regex, as in ladder.train.tokenizer
-    w.add_token_list(tokens)
-    w.add_token_types(types)
-    w.add_token_merges(merges)
-    end_id = tokens.index(END)
-    w.add_bos_token_id(end_id)
-    w.add_eos_token_id(end_id)
-    w.add_add_bos_token(True)  # training put END before every document
+    with atomic_file(path) as tmp:
+        w = gguf.GGUFWriter(str(tmp), "llama")
+        w.add_name(name)
+        w.add_context_length(c.max_seq)
+        w.add_embedding_length(c.d_model)
+        w.add_block_count(c.n_layer)
+        w.add_feed_forward_length(c.d_ff)
+        w.add_head_count(c.n_head)
+        w.add_head_count_kv(c.n_kv_head)
+        w.add_layer_norm_rms_eps(c.norm_eps)
+        w.add_rope_freq_base(c.rope_theta)
+        w.add_rope_dimension_count(c.head_dim)
+        w.add_vocab_size(c.vocab_size)
+        w.add_file_type(gguf.LlamaFileType.ALL_F32)
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("gpt-2")  # the GPT-2 split regex, as in ladder.train.tokenizer
+        w.add_token_list(tokens)
+        w.add_token_types(types)
+        w.add_token_merges(merges)
+        end_id = tokens.index(END)
+        w.add_bos_token_id(end_id)
+        w.add_eos_token_id(end_id)
+        w.add_add_bos_token(True)  # training put END before every document
 
-    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
-             "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
-             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
-             "mlp.down_proj": "ffn_down"}
-    sd = {k: v.detach().float() for k, v in model.state_dict().items()}
-    w.add_tensor("token_embd.weight", sd["embed_tokens.weight"].numpy())
-    for i in range(c.n_layer):
-        for ours, theirs in names.items():
-            t = sd[f"layers.{i}.{ours}.weight"]
-            if ours == "self_attn.q_proj":
-                t = _llamacpp_permute(t, c.n_head)
-            elif ours == "self_attn.k_proj":
-                t = _llamacpp_permute(t, c.n_kv_head)
-            w.add_tensor(f"blk.{i}.{theirs}.weight", t.contiguous().numpy())
-    w.add_tensor("output_norm.weight", sd["norm.weight"].numpy())
-    if not c.tie_embeddings:  # llama.cpp reuses token_embd when output is absent
-        w.add_tensor("output.weight", sd["lm_head.weight"].numpy())
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    os.replace(tmp, path)
+        names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
+                 "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+                 "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+                 "mlp.down_proj": "ffn_down"}
+        sd = {k: v.detach().float() for k, v in model.state_dict().items()}
+        w.add_tensor("token_embd.weight", sd["embed_tokens.weight"].numpy())
+        for i in range(c.n_layer):
+            for ours, theirs in names.items():
+                t = sd[f"layers.{i}.{ours}.weight"]
+                if ours == "self_attn.q_proj":
+                    t = _llamacpp_permute(t, c.n_head)
+                elif ours == "self_attn.k_proj":
+                    t = _llamacpp_permute(t, c.n_kv_head)
+                w.add_tensor(f"blk.{i}.{theirs}.weight", t.contiguous().numpy())
+        w.add_tensor("output_norm.weight", sd["norm.weight"].numpy())
+        if not c.tie_embeddings:  # llama.cpp reuses token_embd when output is absent
+            w.add_tensor("output.weight", sd["lm_head.weight"].numpy())
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
     return path

@@ -13,11 +13,11 @@ Saved as `tokenizer.json` + `tokenizer_config.json`, which
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Iterable
 
 from ladder.errors import LadderError
+from ladder.manifest import atomic_file
 
 END = "<|endoftext|>"  # id 0: document separator, BOS and EOS
 PAD = "<|pad|>"  # id 1: never trained on; lets batching code pad without inventing ids
@@ -61,10 +61,8 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8192, min_frequency:
 def save_tokenizer(tok, folder: str | Path, model_max_length: int = 2048) -> Path:
     """Write tokenizer.json and tokenizer_config.json (transformers' layout) into `folder`."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / "tokenizer.json.tmp"
-    tok.save(str(tmp))
-    os.replace(tmp, folder / "tokenizer.json")
+    with atomic_file(folder / "tokenizer.json") as tmp:
+        tok.save(str(tmp))
     config = {
         "tokenizer_class": "PreTrainedTokenizerFast",
         "bos_token": END,
