@@ -89,11 +89,14 @@ class Runner:
 
     async def answer(self, fields: dict[str, Any], max_tokens: int | None) -> Completion:
         example = self.example(fields)
-        program = self.served.program.program
-        if max_tokens:
-            program = copy.copy(program)
-            program.model = Capped(program.model, max_tokens)
-        return await self.call(lambda: _run_model(program, example), self._is_local(program.model))
+        base = program = self.served.program.program
+        if max_tokens:  # a per-request copy, so concurrent requests never see each other's cap
+            program = copy.copy(base)
+            program.model = Capped(base.model, max_tokens)
+        out = await self.call(lambda: _run_model(program, example), self._is_local(base.model))
+        if base._prior is None and program._prior is not None:  # a label prior measured on the copy is kept
+            base._prior = program._prior
+        return out
 
     def example(self, fields: Any) -> dict[str, Any]:
         """The program's input from request fields, or a 400 naming the problem."""
