@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ladder.errors import InputError
-from ladder.models.base import Completion, Message, Model
+from ladder.models.base import Completion, Message, Model, WrappedModel
 
 MIGRATIONS = [
     """CREATE TABLE calls (key TEXT PRIMARY KEY, model TEXT NOT NULL, completion TEXT NOT NULL, created REAL NOT NULL);
@@ -224,16 +224,12 @@ class Store:
         self.db.close()
 
 
-class CachedModel(Model):
+class CachedModel(WrappedModel):
     """Wraps any backend: identical calls are answered from the store."""
 
     def __init__(self, inner: Model, store: Store):
-        self.inner, self.store = inner, store
-        self.name, self.scores_choices, self.local, self.params = inner.name, inner.scores_choices, inner.local, inner.params
-
-    @property
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint
+        super().__init__(inner)
+        self.store = store
 
     def complete(self, messages: list[Message], **params: Any) -> Completion:
         key = digest(self.fingerprint, messages, params)

@@ -133,3 +133,16 @@ def pick_choice(text: str, choices: list[str]) -> str | None:
         return by_lower[t]
     hits = [(t.find(c.lower()), -len(c), c) for c in choices if c.lower() in t]
     return min(hits)[2] if hits else None
+
+
+class WrappedModel(Model):
+    """A model around another one (a cache, a token cap): same name, capabilities and fingerprint;
+    subclasses override `complete()` and reach the backend as `self.inner`."""
+
+    def __init__(self, inner: Model):
+        self.inner = inner
+        self.name, self.scores_choices, self.local, self.params = inner.name, inner.scores_choices, inner.local, inner.params
+
+    @property
+    def fingerprint(self) -> str:
+        return self.inner.fingerprint

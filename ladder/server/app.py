@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ladder.errors import LadderError
-from ladder.models.base import Completion, Model, ModelError, PromptTooLong
+from ladder.models.base import Completion, Model, ModelError, PromptTooLong, WrappedModel
 from ladder.server.chat import completion_body, new_id, parse_chat, parse_json, stream_events, chunk
 from ladder.server.errors import APIError, error_body
 
@@ -50,16 +50,12 @@ class Served:
     limits: Limits = field(default_factory=Limits)
 
 
-class Capped(Model):
+class Capped(WrappedModel):
     """A model whose free-text answers stop after `cap` new tokens (a request's max_tokens)."""
 
     def __init__(self, inner: Model, cap: int):
-        self.inner, self.cap = inner, cap
-        self.name, self.scores_choices, self.local, self.params = inner.name, inner.scores_choices, inner.local, inner.params
-
-    @property
-    def fingerprint(self) -> str:
-        return self.inner.fingerprint
+        super().__init__(inner)
+        self.cap = cap
 
     def complete(self, messages: Any, **kw: Any) -> Completion:
         if "max_tokens" in kw:
