@@ -179,20 +179,16 @@ def climb(task: Task, models: list[str] | None = None, rungs: list[str] | None =
     options = rung_options(rungs, options, train_minutes)
     store = store if store is not None else Store()
     prices = prices or load_prices(task.prices)
-    rows: list[Row] = []
-    skipped: list[dict[str, str]] = []
-    not_run: list[dict[str, str]] = []
-    evals: list[EvalResult] = []
-    programs: list[Program] = []
-    started, spent = time.monotonic(), 0.0
+    done = _Climbed()
+    started = time.monotonic()
     for rung, spec in plan(models, rungs):
-        over = over_budget(time.monotonic() - started, spent, budget_minutes, budget_usd)
+        over = over_budget(time.monotonic() - started, done.spent, budget_minutes, budget_usd)
         if over:
-            not_run.append({"rung": rung, "model": spec, "why": over})
+            done.not_run.append({"rung": rung, "model": spec, "why": over})
             continue
         reason = why_not(task, rung, spec)
         if reason:
-            skipped.append({"rung": rung, "model": spec, "why": reason})
+            done.skipped.append({"rung": rung, "model": spec, "why": reason})
             continue
         progress = on_start(rung, spec, len(task.test_sample(limit))) if on_start else None
         try:
@@ -204,34 +200,56 @@ def climb(task: Task, models: list[str] | None = None, rungs: list[str] | None =
                 raise  # a prompting rung failed: a bad model or task, so nothing later can work either
             # a higher rung that refuses this task (too little data, memory, a missing package, a leak)
             # must not throw away the rows already measured
-            skipped.append({"rung": rung, "model": spec, "why": str(e)})
+            done.skipped.append({"rung": rung, "model": spec, "why": str(e)})
             continue
-        rows.append(row)
-        evals.append(res)
-        programs.append(program)
-        spent += (row.cost_per_1k or 0.0) * row.n / 1000 + row.one_time_cost
+        done.add(row, res, program)
         if on_row:
             on_row(row)
         if reaches(row, task.target, meets) and not all_rows:
             break
     volume = volume if volume is not None else (task.requests or None)
-    best, text, v = recommend(task, rows, unavailable={r for r in rung_names() if all(why_not(task, r, m) for m in models)},
-                              predictions=[e.rows for e in evals], volume=volume, meets=meets,
-                              horizon_months=horizon_months)
+    result = _result(task, models, done, prices, limit, volume, meets, horizon_months)
+    if runs_dir is not None:
+        from ladder.rundir import write_run
+
+        result.run_dir = str(write_run(runs_dir, result.to_dict(), [e.rows for e in done.evals], done.programs,
+                                       task_file=task_file, best=result.best_index))
+    return result
+
+
+@dataclass
+class _Climbed:
+    """What a climb has measured so far, and what it did not run (and why)."""
+
+    rows: list[Row] = field(default_factory=list)
+    evals: list[EvalResult] = field(default_factory=list)
+    programs: list[Program] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # cannot apply, or refused the task
+    not_run: list[dict[str, str]] = field(default_factory=list)  # left when a budget ran out
+    spent: float = 0.0  # USD: each row's running cost over its sample plus its one-time cost
+
+    def add(self, row: Row, res: EvalResult, program: Program) -> None:
+        self.rows.append(row)
+        self.evals.append(res)
+        self.programs.append(program)
+        self.spent += (row.cost_per_1k or 0.0) * row.n / 1000 + row.one_time_cost
+
+
+def _result(task: Task, models: list[str], done: _Climbed, prices: dict[str, Any], limit: int | None,
+            volume: float | None, meets: str, horizon_months: int | None) -> ClimbResult:
+    """The verdict over the measured rows, as the ClimbResult the table, report and run directory show."""
+    unavailable = {r for r in rung_names() if all(why_not(task, r, m) for m in models)}
+    best, text, v = recommend(task, done.rows, unavailable=unavailable, predictions=[e.rows for e in done.evals],
+                              volume=volume, meets=meets, horizon_months=horizon_months)
     if v is not None:
-        for r, ok in zip(rows, v.meets):  # the table says what the verdict used (lower bound or mean)
+        for r, ok in zip(done.rows, v.meets):  # the table says what the verdict used (lower bound or mean)
             r.meets_target = ok
     info = {"name": task.name, "source": task.source, "metric": task.metric, "target": task.target,
             "n_test": len(task.test_sample(limit)), "n_train": len(task.train), "fingerprint": task.fingerprint(),
             "requests": task.requests, "volume_per_month": volume, "prices": {"cpu_hour": prices["cpu_hour"]}}
-    result = ClimbResult(info, rows, text, best, pretrain_at_scale(models), skipped, verdict=v.to_dict() if v else None,
-                         not_run=not_run, best_index=v.best if v else None, evals=evals, programs=programs)
-    if runs_dir is not None:
-        from ladder.rundir import write_run
-
-        result.run_dir = str(write_run(runs_dir, result.to_dict(), [e.rows for e in evals], programs,
-                                       task_file=task_file, best=result.best_index))
-    return result
+    return ClimbResult(info, done.rows, text, best, pretrain_at_scale(models), done.skipped,
+                       verdict=v.to_dict() if v else None, not_run=done.not_run, best_index=v.best if v else None,
+                       evals=done.evals, programs=done.programs)
 
 
 def reaches(row: Row, target: float | None, meets: str = "lower") -> bool:
