@@ -114,6 +114,11 @@ def pretrain(corpus: str, base: str | None, scratch: bool, params: str | None, o
     if as_json:
         click.echo(json.dumps(doc, indent=1, default=str))
         return
+    _show(result, seq_len)
+
+
+def _show(result: Any, seq_len: int) -> None:
+    """The run as a two-column table: perplexity before -> after with intervals, size, time, cost."""
     from rich.table import Table
 
     t = Table(title=f"pretrain ({result.kind}{': ' + result.base if result.base else ''})", show_header=False)
