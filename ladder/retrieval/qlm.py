@@ -9,11 +9,11 @@ answers the query makes the query's words predictable, so relevance shows as a h
 The model never sees an instruction to judge, so small models that answer "Yes"/"No" at random
 (the `pointwise:` reranker) can still rank by likelihood.
 
-Two backends score the query tokens, chosen by `backend=`; they agree to ~0.03 nats per token
+Two backends score the query tokens, chosen by `backend=`; they agree to within 0.09 nats per token
 (the GGUF's 4-bit weights against their fp32 dequantization):
 
-- `torch` (default: 1.8x the pairs/s of llama.cpp for smollm2-135m on one thread, measured on the
-  same 8 SciFact pairs, see docs/retrieval.md): the bundled GGUF dequantized to fp32 once
+- `torch` (default: 1.47 against 1.30 pairs/s for llama.cpp with smollm2-135m on one thread, the
+  same 16 SciFact pairs, bench/results/rerank_qlm_speed_smollm2-135m.json): the bundled GGUF dequantized to fp32 once
   (`ladder.models.hf`), a query's pairs padded into one batch, the vocabulary projection applied
   only at the query's positions.
 - `llamacpp`: the GGUF run by llama.cpp. The prompt prefix is evaluated with logits for its last
@@ -35,7 +35,7 @@ INSTRUCTION = "Write a question this passage answers:"
 DEFAULT_MODEL = "smollm2-135m"
 # (kind, QLM weight) used when no blend is given: chosen on sampled SciFact TRAIN queries
 # (bench/rerank_qlm.py); label-free for any other corpus.
-DEFAULT_BLEND = ("rank", 0.5)
+DEFAULT_BLEND = ("score", 0.4)
 MAX_WORDS = 128  # passage words kept; UPR-style scoring reads the passage only to condition on it
 
 
