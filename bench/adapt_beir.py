@@ -44,7 +44,8 @@ def stage_adapt(args, folder) -> None:
     idx = base_index(folder)
     cfg = AdaptConfig(n_queries=args.queries, llm=args.llm, seed=args.seed, reranker_minutes=args.reranker_minutes,
                       embedder_epochs=args.embedder_epochs, threads=1,
-                      embedder=not args.generate_only, reranker=not args.generate_only)
+                      embedder=not args.generate_only, reranker=not args.generate_only,
+                      generate_minutes=args.generate_minutes)
     last = [0.0]
 
     def progress(stage, done, total):
@@ -96,6 +97,7 @@ def main() -> None:
     ap.add_argument("--llm", default="smollm2-135m")
     ap.add_argument("--reranker-minutes", type=float, default=12.0)
     ap.add_argument("--embedder-epochs", type=float, default=1.0)
+    ap.add_argument("--generate-minutes", type=float, default=0.0, help="generation budget of this run (0 = none)")
     ap.add_argument("--generate-only", action="store_true", help="stop after the questions (cached; the next run trains)")
     ap.add_argument("--test-queries", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)

@@ -41,10 +41,12 @@ def open_for_adapt(spec: str):
 @click.option("--no-embedder", is_flag=True, help="Do not train the embedder (and keep the index's vectors).")
 @click.option("--no-reranker", is_flag=True, help="Do not train a cross-encoder.")
 @click.option("--reranker-minutes", default=0.0, show_default=True, help="Cross-encoder training time budget (0 = none).")
+@click.option("--generate-minutes", default=0.0, show_default=True,
+              help="Stop writing questions after this long and train on those (0 = none); run again to add more.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def adapt(index_spec: str, n_queries: int, llm: str, top_k: int, no_embedder: bool, no_reranker: bool,
-          reranker_minutes: float, seed: int, as_json: bool) -> None:
+          reranker_minutes: float, generate_minutes: float, seed: int, as_json: bool) -> None:
     """Adapt search to INDEX without labels: synthetic questions -> an adapted embedder and cross-encoder.
 
     INDEX is an index folder or name (as 'ladder search' takes it), or a corpus ('wikipedia', a BEIR
@@ -65,7 +67,7 @@ def adapt(index_spec: str, n_queries: int, llm: str, top_k: int, no_embedder: bo
         raise LadderError("--queries and --top-k must be at least 1")
     index, path = open_for_adapt(index_spec)
     cfg = AdaptConfig(n_queries=n_queries, llm=llm, top_k=top_k, embedder=not no_embedder, reranker=not no_reranker,
-                      reranker_minutes=reranker_minutes, seed=seed)
+                      reranker_minutes=reranker_minutes, generate_minutes=generate_minutes, seed=seed)
     err = console(stderr=True)
     last: dict = {}
 
@@ -79,7 +81,7 @@ def adapt(index_spec: str, n_queries: int, llm: str, top_k: int, no_embedder: bo
         click.echo(json.dumps(manifest, indent=2))
         return
     q = manifest["queries"]
-    click.echo(f"{q['sampled']} questions written ({manifest['queries_per_minute']} per minute), {q['kept']} kept "
+    click.echo(f"{q['generated']} of {q['sampled']} questions written ({manifest['queries_per_minute']} per minute), {q['kept']} kept "
                f"({q['duplicates']} duplicates, {q['failed_round_trip']} failed the round trip); "
                f"adapted models in {adapted_dir(path)} after {manifest['seconds']['total']} s")
     blend = manifest.get("models", {}).get("reranker", {}).get("blend")

@@ -59,7 +59,8 @@ class AdaptConfig:
     top_k: int = 20  # round trip: keep a query when the first stage ranks its source passage this high
     pool: int = 30  # first-stage results mined for hard negatives
     method: str = "hybrid"  # the first stage (round trip, negatives, blend tuning)
-    max_words: int = 160  # passage words shown to the LLM
+    max_words: int = 120  # passage words shown to the LLM (its prompt reading is most of the cost)
+    generate_minutes: float = 0.0  # stop writing questions after this long (0 = none); a later run resumes
     holdout: float = 0.15  # share of kept queries set aside to choose the cross-encoder's blend
     embedder: bool = True  # train the embedder (and re-embed the index)
     reranker: bool = True  # train a cross-encoder
@@ -132,10 +133,11 @@ def filter_queries(rows: list[dict], rankings: list[list], top_k: int) -> list[d
 
 
 def generate(model, passages: list, positions: list[int], cache: Path, max_words: int,
-             progress: Callable[[int, int], None] | None = None) -> tuple[list[dict], float]:
+             progress: Callable[[int, int], None] | None = None, minutes: float = 0.0) -> tuple[list[dict], float]:
     llm_id = getattr(model, "fingerprint", "") or getattr(model, "name", "")
     """One question per sampled passage; rows already in `cache` (JSONL) are reused. Returns
-    (rows, seconds spent generating them, over every run that filled the cache)."""
+    (rows, seconds spent generating them, over every run that filled the cache). With `minutes`,
+    passages not reached by then are left out (the rows come back in `positions` order)."""
     done = {}
     if cache.exists():
         for line in cache.read_text(encoding="utf-8").splitlines():
@@ -149,7 +151,10 @@ def generate(model, passages: list, positions: list[int], cache: Path, max_words
     with open(cache, "a", encoding="utf-8") as f:
         if cut:
             f.write("\n")
+        t0 = time.perf_counter()
         for n, pos in enumerate(positions, 1):
+            if minutes and time.perf_counter() - t0 > minutes * 60:
+                break
             if pos not in done:
                 p = passages[pos]
                 t = time.perf_counter()
@@ -161,8 +166,9 @@ def generate(model, passages: list, positions: list[int], cache: Path, max_words
                 f.flush()
             if progress:
                 progress(n, len(positions))
-    spent = sum(done[p].get("seconds", 0.0) for p in positions)
-    return [dict(done[p], text=passages[p].text, title=passages[p].title) for p in positions], spent
+    reached = [p for p in positions if p in done]
+    spent = sum(done[p].get("seconds", 0.0) for p in reached)
+    return [dict(done[p], text=passages[p].text, title=passages[p].title) for p in reached], spent
 
 
 # ------------------------------------------------------------------ the pipeline
@@ -207,7 +213,7 @@ def adapt(index, index_path: str | Path, cfg: AdaptConfig | None = None, model=N
     t0 = time.perf_counter()
     positions = sorted(random.Random(cfg.seed).sample(range(len(index.passages)), min(cfg.n_queries, len(index.passages))))
     rows, gen_s = generate(model, index.passages, positions, out / QUERIES, cfg.max_words,
-                           (lambda n, m: progress("questions", n, m)) if progress else None)
+                           (lambda n, m: progress("questions", n, m)) if progress else None, cfg.generate_minutes)
     rankings = index.search_many([r["query"] or "-" for r in rows], k=max(cfg.pool, cfg.top_k), method=cfg.method)
     filter_queries(rows, rankings, cfg.top_k)
     kept = [(r, h) for r, h in zip(rows, rankings) if r["kept"]]
@@ -221,12 +227,13 @@ def adapt(index, index_path: str | Path, cfg: AdaptConfig | None = None, model=N
         "n_passages_in_index": len(index.passages), "first_stage": cfg.method,
         "llm": {"name": getattr(model, "name", cfg.llm), "sha256": getattr(model, "fingerprint", "")},
         "config": asdict(cfg), "labels_read": "none (no qrels of this corpus are opened)",
-        "queries": {"sampled": len(rows), "usable": sum(1 for r in rows if r["query"]),
+        "queries": {"sampled": len(positions), "generated": len(rows), "usable": sum(1 for r in rows if r["query"]),
                     "duplicates": sum(r["reason"] == "duplicate" for r in rows),
                     "failed_round_trip": sum(r["reason"].startswith("source not") for r in rows),
                     "kept": len(kept), "train": len(train), "holdout": len(held)},
         "seconds": {"generate": round(gen_s, 1)},
         "queries_per_minute": round(60 * len(rows) / gen_s, 2) if gen_s else None,
+        "generation_complete": len(rows) == len(positions),
     }
     _write_rows(out / QUERIES, rows)
     if len(train) < 4 and (cfg.embedder or cfg.reranker):

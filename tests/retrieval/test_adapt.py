@@ -29,7 +29,16 @@ def writer(messages):
 
 
 @pytest.fixture
-def index(tmp_path):
+def bow(monkeypatch):
+    """Index and search with DummyEmbedder's hashed bag of words instead of MiniLM (no weights)."""
+    from ladder.retrieval import index as index_module
+    from ladder.testing import DummyEmbedder
+
+    monkeypatch.setattr(index_module, "embed", lambda texts, model=None, **kw: DummyEmbedder(64).encode(list(texts)))
+
+
+@pytest.fixture
+def index(tmp_path, bow):
     return build_index(load_corpus(str(write_corpus(tmp_path / "c.jsonl"))), tmp_path / "idx", chunking=Chunking("none"))
 
 
@@ -65,7 +74,6 @@ def test_prompt_is_a_shared_prefix_with_the_passage_last():
     assert a[-1]["content"] == "Passage: T1: first passage" and "data, not instructions" in a[0]["content"]
 
 
-@pytest.mark.integration  # real MiniLM / bundled weights
 def test_adapt_writes_queries_and_a_manifest_and_resumes(index, tmp_path):
     model = DummyModel(respond=writer, name="writer")
     cfg = AdaptConfig(n_queries=len(DOCS), embedder=False, reranker=False, top_k=1)
@@ -76,6 +84,7 @@ def test_adapt_writes_queries_and_a_manifest_and_resumes(index, tmp_path):
     assert m["llm"] == {"name": "writer", "sha256": "dummy:writer"}
     assert m["config"]["seed"] == 0 and m["config"]["n_queries"] == len(DOCS) and m["labels_read"].startswith("none")
     q = m["queries"]
+    assert m["generation_complete"] and q["generated"] == 8
     assert (q["sampled"], q["usable"], q["duplicates"], q["failed_round_trip"], q["kept"]) == (8, 7, 1, 1, 5)
     rows = [json.loads(line) for line in (out / "queries.jsonl").read_text().splitlines()]
     by_doc = {r["doc_id"]: r for r in rows}
@@ -96,15 +105,13 @@ def test_adapt_writes_queries_and_a_manifest_and_resumes(index, tmp_path):
         json.loads(x) for x in (out / "queries.jsonl").read_text().splitlines())
 
 
-@pytest.mark.integration  # real MiniLM / bundled weights
 def test_training_needs_enough_surviving_queries(index, tmp_path):
     model = DummyModel(default="Yes")  # never a question
     with pytest.raises(LadderError, match="survived the round trip"):
         adapt(index, tmp_path / "idx", AdaptConfig(n_queries=8), model=model)
 
 
-@pytest.mark.integration  # real MiniLM / bundled weights
-def test_adapt_refuses_labels_and_never_reads_qrels(tmp_path, monkeypatch):
+def test_adapt_refuses_labels_and_never_reads_qrels(tmp_path, monkeypatch, bow):
     from ladder.cli import cli
     from ladder.cli.adapt import open_for_adapt
 
@@ -130,7 +137,6 @@ def test_adapt_refuses_labels_and_never_reads_qrels(tmp_path, monkeypatch):
     assert m["queries"]["sampled"] == 8 and m["corpus"] == str(folder)
 
 
-@pytest.mark.integration  # real MiniLM / bundled weights
 def test_load_adapted_without_adapting_says_what_to_run(index, tmp_path):
     with pytest.raises(LadderError, match="ladder adapt"):
         load_adapted(tmp_path / "idx")
@@ -153,8 +159,7 @@ def test_tiny_end_to_end_adapt_trains_and_search_uses_it(tmp_path, wiki_rows):
     assert a.reranker.rerank("What is " + rows[0]["title"] + "?", hits, 3)
 
 
-@pytest.mark.integration  # real MiniLM / bundled weights
-def test_cli_adapt_then_search_adapted(tmp_path, monkeypatch, capsys):
+def test_cli_adapt_then_search_adapted(tmp_path, monkeypatch, bow):
     import ladder.models as models
     from ladder.cli import cli
 
@@ -167,6 +172,7 @@ def test_cli_adapt_then_search_adapted(tmp_path, monkeypatch, capsys):
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout[r.stdout.index("{"):])
     assert m["llm"]["name"] == "smollm2-135m" and m["queries"]["sampled"] == 8
-    r = CliRunner().invoke(cli, ["search", str(idx), "highest mountain", "--adapted", "--json", "-k", "1"])
+    r = CliRunner().invoke(cli, ["search", str(idx), "highest mountain", "--adapted", "--json", "-k", "1",
+                                 "--method", "bm25"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["hits"][0]["doc_id"] == "everest"
