@@ -173,18 +173,33 @@ def common_options(f: Callable) -> Callable:
     return f
 
 
+STALL_SECONDS = 10  # the progress bar says "waiting N s" once no example has finished for this long
+
+
 @contextlib.contextmanager
 def progress_bar(quiet: bool = False) -> Iterator[Callable[[str, str, int], Callable[[int, int], None]]]:
     """Yields start(rung, model, total) -> update(done, total); bars go to stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    import time
+
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class Stalled(ProgressColumn):
+        """'waiting 42 s' when no example has finished for a while (a slow or stalled call)."""
+
+        def render(self, task: Any) -> Text:
+            idle = time.monotonic() - task.fields.get("last", time.monotonic())
+            return Text(f"waiting {idle:.0f} s" if idle >= STALL_SECONDS and not task.finished else "", style="yellow")
+
     prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("eta"), TimeRemainingColumn(), console=console(stderr=True),
+                    TextColumn("eta"), TimeRemainingColumn(), Stalled(), console=console(stderr=True),
                     disable=not sys.stderr.isatty() and quiet)
 
     def start(rung: str, model: str, total: int) -> Callable[[int, int], None]:
-        tid = prog.add_task(f"{rung:<10} {model}", total=total)
-        return lambda done, tot: prog.update(tid, completed=done, total=tot)
+        tid = prog.add_task(f"{rung:<10} {model}", total=total, last=time.monotonic())
+        return lambda done, tot: prog.update(tid, completed=done, total=tot, last=time.monotonic())
 
     with prog:
         yield start

@@ -111,3 +111,16 @@ def test_a_base_url_that_is_not_http_is_refused():
 def test_parse_completion_names_the_status():
     with pytest.raises(ModelError, match="u answered 404: nope"):
         parse_completion(404, b"nope", "u")
+
+
+def test_the_progress_bar_says_when_no_example_has_finished_for_a_while(capsys, monkeypatch):
+    import ladder.cli.common as common
+
+    monkeypatch.setattr(common, "STALL_SECONDS", 0)
+    with common.progress_bar(False) as start:
+        start("zero-shot", "openai/m", 3)(1, 3)
+    assert "waiting 0 s" in capsys.readouterr().err
+    monkeypatch.setattr(common, "STALL_SECONDS", 3600)
+    with common.progress_bar(False) as start:
+        start("zero-shot", "openai/m", 3)(1, 3)
+    assert "waiting" not in capsys.readouterr().err
