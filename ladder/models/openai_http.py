@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from typing import Any
 
 from ladder.errors import InputError
-from ladder.models.base import Completion, Message, Model, ModelError, Timer
+from ladder.models.base import Completion, Message, Model, ModelError, PromptTooLong, Timer
 
 RETRY_STATUS = {429, 500, 502, 503, 504}
+# how servers say an input does not fit: OpenAI "context_length_exceeded", vLLM "maximum context length",
+# llama.cpp "exceed context window" / "exceeds the available context size"
+TOO_LONG = re.compile(r"context.(length|window|size)|maximum context|too long|too many tokens", re.I)
 DEFAULT_TIMEOUT = 60.0  # seconds per call, retries included: enough for a local server on a CPU
 CONNECT_SECONDS = 10.0
 MAX_ANSWER_BYTES = 16 << 20  # a chat completion is kilobytes; more is a misbehaving server
@@ -54,6 +58,8 @@ def parse_completion(status: int, body: bytes, url: str) -> tuple[str, int, int]
     def head() -> str:
         return body[:200].decode("utf-8", "replace")
 
+    if status in (400, 413) and TOO_LONG.search(head()):  # one over-long input: refused for that example only
+        raise PromptTooLong(f"{url} refused the input as longer than the model's context ({status}: {head()})")
     if status != 200:
         raise ModelError(f"{url} answered {status}: {head()}")
     try:

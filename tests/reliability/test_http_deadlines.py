@@ -124,3 +124,25 @@ def test_the_progress_bar_says_when_no_example_has_finished_for_a_while(capsys, 
     with common.progress_bar(False) as start:
         start("zero-shot", "openai/m", 3)(1, 3)
     assert "waiting" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("body", [
+    b'{"error": {"message": "This model\'s maximum context length is 2048 tokens", "code": "context_length_exceeded"}}',
+    b'{"error": {"message": "the request exceeds the available context size, try increasing it"}}',
+    b'Requested tokens (250000) exceed context window of 2048',
+])
+def test_a_server_refusing_an_over_long_input_is_prompt_too_long(body):
+    from ladder.models.base import PromptTooLong
+
+    with raw_server(answer(400, body)) as url:
+        with pytest.raises(PromptTooLong, match="longer than the model's context"):
+            OpenAIModel("m", base_url=url, timeout=5).complete(HELLO)
+
+
+def test_a_400_for_another_reason_stays_a_model_error():
+    from ladder.models.base import PromptTooLong
+
+    with raw_server(answer(400, b'{"error": "unknown model m"}')) as url:
+        with pytest.raises(ModelError, match="answered 400") as e:
+            OpenAIModel("m", base_url=url, timeout=5).complete(HELLO)
+    assert not isinstance(e.value, PromptTooLong)
