@@ -48,6 +48,25 @@ def training_cpu_seconds(minutes: float | None) -> float:
     return (minutes or 0.0) * 60 * cores
 
 
+def extrapolate(timed: list[Usage], calls: int) -> Usage:
+    """Usage of `calls` calls from a few timed ones. The first call pays for the shared prompt prefix
+    (instruction, demos) that later calls reuse from the KV cache, so it counts once and the
+    others stand for the rest.
+
+    >>> extrapolate([Usage(100, 2, 3.0, 3.0), Usage(100, 2, 1.0, 1.0), Usage(100, 2, 1.0, 1.0)], 10)
+    Usage(tokens_in=1000, tokens_out=20, seconds=12.0, cpu_seconds=12.0)
+    """
+    if not timed or calls == 0:
+        return Usage()
+    first, rest = timed[0], timed[1:] or timed[:1]
+    k = len(rest)
+
+    def scale(u: Usage, f: float) -> Usage:
+        return Usage(round(u.tokens_in * f), round(u.tokens_out * f), u.seconds * f, u.cpu_seconds * f)
+
+    return first + scale(sum(rest, Usage()), (calls - 1) / k)
+
+
 def estimate(task: Task, models: list[str] | None = None, rungs: list[str] | None = None, *, store: Any = None,
              limit: int | None = None, options: dict[str, dict[str, Any]] | None = None,
              train_minutes: float | None = None, prices: dict[str, Any] | None = None, base_url: str | None = None,
@@ -103,16 +122,13 @@ def _one(task: Task, rung: str, spec: str, rs: Any, opts: dict[str, Any], exampl
         run_key = digest(task.fingerprint(), program.describe(), model.fingerprint, len(examples), task.judge)
         cached = len(store.predictions(run_key))
     calls = max(0, len(examples) - cached)
-    timed = Usage()
     program.model = model  # time the model itself: cached answers would say nothing about cost
-    took = 0
-    for ex in examples[:min(sample, calls)]:
-        timed = timed + program(ex).usage
-        took += 1
-    per = Usage(timed.tokens_in // max(took, 1), timed.tokens_out // max(took, 1),
-                timed.seconds / max(took, 1), timed.cpu_seconds / max(took, 1))
+    timed = [program(ex).usage for ex in examples[:min(sample, calls)]]
+    took = len(timed)
+    run = extrapolate(timed, calls)
+    per = Usage(run.tokens_in // max(calls, 1), run.tokens_out // max(calls, 1), run.seconds / max(calls, 1),
+                run.cpu_seconds / max(calls, 1))
     one_time = training_cpu_seconds(opts.get("max_minutes")) if rs.trains else 0.0
-    run = Usage(per.tokens_in * calls, per.tokens_out * calls, per.seconds * calls, per.cpu_seconds * calls)
     dollars = usage_cost(run, spec, model.local, prices)
     if dollars is not None and one_time:
         dollars += one_time / 3600 * prices["cpu_hour"]

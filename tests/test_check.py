@@ -127,3 +127,11 @@ def test_dry_run_estimates_without_climbing(task_file, tmp_path, doubles, monkey
         ("zero-shot", "lazy", 40, 3), ("zero-shot", "good", 40, 3), ("few-shot", "lazy", 40, 3), ("few-shot", "good", 40, 3)]
     assert est["total"]["calls"] == 160
     assert len(doubles["good"].calls) == 6 and not (tmp_path / "runs").exists()  # 3 timed calls per row, no climb
+
+
+def test_estimate_doctests():
+    import doctest
+
+    import ladder.estimate
+
+    assert doctest.testmod(ladder.estimate).failed == 0
