@@ -19,31 +19,41 @@ import math
 import os
 import random
 import resource
-import shutil
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ladder.errors import LadderError
 from ladder.leaks import check_no_leak
 from ladder.models import hf
 from ladder.models.base import Usage
 from ladder.task import Task, template_fields
-from ladder.train import ddp, memory
+from ladder.train import checkpoint, ddp, memory
 from ladder.train.lora_data import (
     IGNORE,
     Pair,
     batches,
     check_data,
-    collate,
     encode,
     fit_epochs,
     task_pairs,
 )
+from ladder.train.lora_files import (
+    RUN_VERSION,
+    LoopState,
+    TrainResult,
+    load_checkpoint,
+    save_checkpoint,
+    write_run,
+)
+from ladder.train.lora_step import dev_loss as _dev_loss
+from ladder.train.lora_step import step as _step
+from ladder.train.lora_step import token_loss as _token_loss  # noqa: F401  (tests and bench/train_finetune.py)
 
-RUN_VERSION = 1
+__all__ = ["LoopState", "LoraConfig", "TrainResult", "finetune", "fingerprint", "train"]
 
 
 @dataclass
@@ -73,53 +83,13 @@ class LoraConfig:
     grad_clip: float = 1.0
 
     @classmethod
-    def from_options(cls, options: dict[str, Any] | None) -> "LoraConfig":
+    def from_options(cls, options: dict[str, Any] | None) -> LoraConfig:
         names = {f.name for f in fields(cls)}
         opts = {k.replace("-", "_"): v for k, v in (options or {}).items() if v is not None}
         unknown = sorted(set(opts) - names)
         if unknown:
             raise LadderError(f"unknown fine-tuning option '{unknown[0]}'; choose from: {', '.join(sorted(names))}")
         return cls(**opts)
-
-
-@dataclass
-class TrainResult:
-    out: Path
-    usage: Usage  # wall and CPU seconds (all ranks), tokens seen (tokens_in)
-    flops: float  # ~6 x params x tokens
-    steps: int
-    curve: list[dict[str, Any]]
-    config: dict[str, Any]
-    base: dict[str, Any]
-    best_dev_loss: float | None = None
-    stopped_early: bool = False
-    peak_memory_gib: float = 0.0
-    meta: dict[str, Any] = field(default_factory=dict)
-    reused: bool = False  # loaded from a finished run instead of trained now
-
-    @property
-    def adapter(self) -> Path:
-        return self.out / "adapter"
-
-    @property
-    def gguf(self) -> Path | None:
-        p = self.out / "adapter.gguf"
-        return p if p.exists() else None
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in asdict(self).items() if k not in ("out", "curve", "usage")}
-        return {"version": RUN_VERSION, **d, "usage": self.usage.to_dict(), "out": str(self.out),
-                "final_loss": self.curve[-1]["loss"] if self.curve else None}
-
-    @classmethod
-    def load(cls, out: str | Path) -> "TrainResult":
-        out = Path(out)
-        d = json.loads((out / "run.json").read_text())
-        curve = json.loads((out / "loss.json").read_text())["curve"]
-        keep = {f.name for f in fields(cls)} - {"out", "usage", "curve"}
-        keep.discard("reused")
-        return cls(out=out, usage=Usage.from_dict(d["usage"]), curve=curve, reused=True,
-                   **{k: d[k] for k in keep if k in d})
 
 
 def finetune(task: Task, base: str, out: str | Path, config: LoraConfig | None = None, **kw: Any) -> TrainResult:
@@ -148,24 +118,101 @@ def train(pairs: list[Pair], base: str, out: str | Path, config: LoraConfig | No
           dev: list[Pair] | None = None, source: str = "training data", meta: dict[str, Any] | None = None,
           progress: bool = True, export_gguf: bool = True,
           callback: Callable[[int, float], None] | None = None) -> TrainResult:
-    import torch
-
-    t0, c0 = time.perf_counter(), time.process_time()
+    """Fine-tune `base` on the pairs (dev pairs for early stopping); resumes from out/checkpoint."""
+    clock = _Clock()
     world = ddp.setup()
     cfg, dev, out = config or LoraConfig(), dev or [], Path(out)
     ref = hf.resolve_base(base)
     fp = fingerprint(pairs, dev, ref.fingerprint, cfg, world.size)
     if (out / "run.json").exists():
-        done = TrainResult.load(out)
-        if done.meta.get("fingerprint") == fp:
-            return done
-        raise LadderError(f"{out} holds a finished run for other data or settings; choose a new --out or delete it")
-    if world.distributed:
+        return _finished(out, fp)
+    _seed(cfg, world)
+    run = _setup(pairs, dev, base, cfg, world, source)
+    opt, sched = _optimizer(run.model, cfg, run.total)
+    s = _Session(cfg, world, run, opt, sched, out / "checkpoint", fp, clock)
+    loop = load_checkpoint(s.ckpt, fp, run.model, opt, sched) or LoopState()
+    bar = _Progress(run.total, progress and world.main, done=loop.step)
+    try:
+        _loop(s, loop, bar, callback)
+    except KeyboardInterrupt:
+        _save(s, loop, collective=False)
+        bar.close()
+        raise
+    bar.close()
+    if loop.best_weights is not None:  # early stopping keeps the best dev checkpoint, not the last
+        run.model.load_state_dict(loop.best_weights, strict=False)
+    result = _result(s, loop, ref, base, len(pairs), meta)
+    if world.main:
+        write_run(result, run.model, ref, export_gguf)
+        checkpoint.discard(s.ckpt)
+    ddp.barrier(world)
+    return result
+
+
+# ----------------------------------------------------------------- setup
+
+
+@dataclass
+class _Clock:
+    """This session's seconds (earlier sessions' are in LoopState.wall/cpu)."""
+    t0: float = field(default_factory=time.perf_counter)
+    c0: float = field(default_factory=time.process_time)
+
+    def wall(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def cpu(self) -> float:  # this rank's
+        return time.process_time() - self.c0
+
+
+@dataclass
+class _Run:
+    """What setup hands to the loop: the model, its data and the fitted plan."""
+    model: Any  # the PEFT model on this rank's device
+    net: Any  # the same model wrapped for DDP when distributed (the training forward goes through it)
+    tok: Any
+    data: list[tuple[list[int], list[int]]]  # (ids, labels) per pair; labels are IGNORE on the prompt
+    dev_data: list[tuple[list[int], list[int]]]  # the first cfg.dev_limit dev pairs that fit in max_len
+    plan: list[list[list[int]]]  # [epoch][batch] -> indices into data (a global batch)
+    total: int  # optimizer steps to take
+    eval_every: int  # steps between dev evaluations
+    micro: int  # sequences per forward pass
+    params: int  # all parameters, base included (FLOPs)
+    fitted: dict[str, Any]  # the config as run (run.json)
+
+
+@dataclass
+class _Session:
+    """What the loop reads but never changes."""
+    cfg: LoraConfig
+    world: ddp.World
+    run: _Run
+    opt: Any
+    sched: Any
+    ckpt: Path
+    fp: str
+    clock: _Clock
+
+
+def _finished(out: Path, fp: str) -> TrainResult:
+    done = TrainResult.load(out)
+    if done.meta.get("fingerprint") == fp:
+        return done
+    raise LadderError(f"{out} holds a finished run for other data or settings; choose a new --out or delete it")
+
+
+def _seed(cfg: LoraConfig, world: ddp.World) -> None:
+    import torch
+
+    if world.distributed:  # share the machine's cores between the local ranks
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // int(os.environ.get("LOCAL_WORLD_SIZE", world.size))))
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
 
+
+def _setup(pairs: list[Pair], dev: list[Pair], base: str, cfg: LoraConfig, world: ddp.World, source: str) -> _Run:
+    """Load the base, encode and check the data, plan the epochs, add the LoRA layers, fit the micro-batch."""
     model, tok = hf.load_base(base)
     n_ctx = min(cfg.n_ctx, getattr(model.config, "max_position_embeddings", cfg.n_ctx) or cfg.n_ctx)
     data = [encode(tok, p) for p in pairs]
@@ -185,92 +232,98 @@ def train(pairs: list[Pair], base: str, out: str | Path, config: LoraConfig | No
                                                  target_modules=cfg.target_modules, task_type="CAUSAL_LM"))
     model.to(ddp.device(world))
     params = sum(p.numel() for p in model.parameters())
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    answer = max(sum(1 for y in lab if y != IGNORE) for _, lab in data)
-    micro = _micro_batch(cfg, model.config, params, sum(p.numel() for p in trainable), max_len, answer, world)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    answer = max(sum(1 for y in lab if y != IGNORE) for _, lab in data)  # longest answer: logits kept per row
+    micro = _micro_batch(cfg, model.config, params, trainable, max_len, answer, world)
     fitted = {**asdict(cfg), "epochs": epochs, "max_len": max_len, "micro_batch": micro, "eval_every": eval_every,
               "total_steps": total, "world_size": world.size, "backend": world.backend or "single"}
-    net = ddp.wrap(model, world)
+    return _Run(model, ddp.wrap(model, world), tok, data, dev_data, plan, total, eval_every, micro, params, fitted)
+
+
+def _optimizer(model: Any, cfg: LoraConfig, total: int) -> tuple[Any, Any]:
+    """AdamW over the LoRA tensors; linear warm-up over cfg.warmup of the steps, then linear decay to 0."""
+    import torch
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, int(cfg.warmup * total))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    return opt, sched
 
-    st = {"step": 0, "tokens": 0, "curve": [], "best_dev": None, "best_step": 0, "bad": 0, "wall": 0.0, "cpu": 0.0,
-          "stopped_early": False}
-    ckpt = out / "checkpoint"
-    best_state: dict[str, Any] | None = None
-    if _ckpt_dir(ckpt):
-        st, best_state = _load_checkpoint(_ckpt_dir(ckpt), fp, model, opt, sched, out)
-    bar = _Progress(total, progress and world.main, done=st["step"])
 
-    def save(collective: bool = True) -> None:
-        # CPU seconds of all ranks; after an interrupt no collective call (a peer may be gone): rank 0's x size
-        cpu = time.process_time() - c0
-        cpu = ddp.all_sum([cpu], world)[0] if collective else cpu * world.size
-        if world.main:
-            _save_checkpoint(ckpt, fp, {**st, "wall": st["wall"] + time.perf_counter() - t0, "cpu": st["cpu"] + cpu},
-                             model, opt, best_state)
-        if collective:
-            ddp.barrier(world)
+# ----------------------------------------------------------------- the loop
 
-    try:
-        step = 0
-        for epoch, epoch_batches in enumerate(plan):
-            for batch in epoch_batches:
-                step += 1
-                if step <= st["step"]:  # already done before the interruption
-                    continue
-                if step > total or st["stopped_early"]:
-                    break
-                loss, n_tok = _step(net, model, opt, sched, [data[i] for i in ddp.shard(batch, world)],
-                                    micro, tok.pad_token_id, world, cfg.grad_clip)
-                st["step"], st["tokens"] = step, st["tokens"] + n_tok
-                elapsed = st["wall"] + time.perf_counter() - t0
-                point = {"step": step, "epoch": epoch + 1, "loss": round(loss, 5), "lr": sched.get_last_lr()[0],
-                         "tokens": st["tokens"], "seconds": round(elapsed, 3),
-                         "cpu_seconds": round(st["cpu"] + time.process_time() - c0, 3)}  # this rank's
-                if dev_data and (step % eval_every == 0 or step == total):
-                    point["dev_loss"] = round(_dev_loss(model, dev_data, micro, tok.pad_token_id, world), 5)
-                    if st["best_dev"] is None or point["dev_loss"] < st["best_dev"]:
-                        st["best_dev"], st["best_step"], st["bad"] = point["dev_loss"], step, 0
-                        best_state = {k: v.detach().clone() for k, v in _lora_state(model).items()}
-                    else:
-                        st["bad"] += 1
-                        st["stopped_early"] = ddp.broadcast_flag(st["bad"] >= cfg.patience, world)
-                st["curve"].append(point)
-                bar.update(step, loss)
-                if callback:
-                    callback(step, loss)
-                if step % cfg.save_every == 0:
-                    save()
-                if cfg.max_minutes is not None:
-                    out_of_time = elapsed > 60 * cfg.max_minutes
-                    st["out_of_time"] = ddp.broadcast_flag(out_of_time, world)
-                    st["stopped_early"] = st["stopped_early"] or st["out_of_time"]
-    except KeyboardInterrupt:
-        save(collective=False)
-        bar.close()
-        raise
-    bar.close()
-    if best_state is not None:  # early stopping keeps the best dev checkpoint, not the last
-        model.load_state_dict(best_state, strict=False)
 
-    wall, cpu = ddp.all_sum([time.perf_counter() - t0, time.process_time() - c0], world)
-    wall = st["wall"] + wall / world.size
-    usage = Usage(tokens_in=st["tokens"], tokens_out=0, seconds=wall, cpu_seconds=st["cpu"] + cpu)
+def _loop(s: _Session, loop: LoopState, bar: _Progress, callback: Callable[[int, float], None] | None) -> None:
+    """Take the planned steps after loop.step; stop at the step cap, by patience or by the time budget."""
+    cfg, run, world = s.cfg, s.run, s.world
+    step = 0
+    for epoch, epoch_batches in enumerate(run.plan):
+        for batch in epoch_batches:
+            step += 1
+            if step <= loop.step:  # already done before the interruption
+                continue
+            if step > run.total or loop.stopped_early:
+                break
+            loss, n_tok = _step(run.net, run.model, s.opt, s.sched, [run.data[i] for i in ddp.shard(batch, world)],
+                                run.micro, run.tok.pad_token_id, world, cfg.grad_clip)
+            loop.step, loop.tokens = step, loop.tokens + n_tok
+            elapsed = loop.wall + s.clock.wall()
+            point = {"step": step, "epoch": epoch + 1, "loss": round(loss, 5), "lr": s.sched.get_last_lr()[0],
+                     "tokens": loop.tokens, "seconds": round(elapsed, 3),
+                     "cpu_seconds": round(loop.cpu + s.clock.cpu(), 3)}  # this rank's
+            if run.dev_data and (step % run.eval_every == 0 or step == run.total):
+                _evaluate(s, loop, point)
+            loop.curve.append(point)
+            bar.update(step, loss)
+            if callback:
+                callback(step, loss)
+            if step % cfg.save_every == 0:
+                _save(s, loop)
+            if cfg.max_minutes is not None:  # every rank stops at the same step (rank 0's clock decides)
+                loop.out_of_time = ddp.broadcast_flag(elapsed > 60 * cfg.max_minutes, world)
+                loop.stopped_early = loop.stopped_early or loop.out_of_time
+
+
+def _evaluate(s: _Session, loop: LoopState, point: dict[str, Any]) -> None:
+    """Dev loss at this step: keep the best weights, count evaluations without improvement."""
+    run = s.run
+    point["dev_loss"] = round(_dev_loss(run.model, run.dev_data, run.micro, run.tok.pad_token_id, s.world), 5)
+    if loop.best_dev is None or point["dev_loss"] < loop.best_dev:
+        loop.best_dev, loop.best_step, loop.bad = point["dev_loss"], loop.step, 0
+        loop.best_weights = {k: v.detach().clone() for k, v in _lora_state(run.model).items()}
+    else:
+        loop.bad += 1
+        loop.stopped_early = ddp.broadcast_flag(loop.bad >= s.cfg.patience, s.world)
+
+
+def _save(s: _Session, loop: LoopState, collective: bool = True) -> None:
+    """Checkpoint on rank 0 with the seconds so far; the others wait at the barrier."""
+    # CPU seconds of all ranks; after an interrupt no collective call (a peer may be gone): rank 0's x size
+    cpu = s.clock.cpu()
+    cpu = ddp.all_sum([cpu], s.world)[0] if collective else cpu * s.world.size
+    if s.world.main:
+        state = {**loop.to_dict(), "wall": loop.wall + s.clock.wall(), "cpu": loop.cpu + cpu}
+        save_checkpoint(s.ckpt, s.fp, state, s.run.model, s.opt, loop.best_weights)
+    if collective:
+        ddp.barrier(s.world)
+
+
+def _result(s: _Session, loop: LoopState, ref: Any, base: str, n_pairs: int,
+            meta: dict[str, Any] | None) -> TrainResult:
+    """Cost over all ranks and sessions, and what run.json records."""
+    world, run = s.world, s.run
+    wall, cpu = ddp.all_sum([s.clock.wall(), s.clock.cpu()], world)
+    wall = loop.wall + wall / world.size
+    usage = Usage(tokens_in=loop.tokens, tokens_out=0, seconds=wall, cpu_seconds=loop.cpu + cpu)
     peak = ddp.all_sum([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2], world)[0]
     base_info = {"spec": str(base), "name": ref.name, "fingerprint": ref.fingerprint,
-                 "gguf": str(ref.gguf) if ref.gguf else None, "params": params}
-    result = TrainResult(out, usage, 6.0 * params * st["tokens"], st["step"], st["curve"], fitted, base_info,
-                         st["best_dev"], st["stopped_early"], round(peak, 3),
-                         {**(meta or {}), "fingerprint": fp, "n_train": len(pairs), "n_dev": len(dev_data),
-                          "best_step": st["best_step"], "out_of_time": st.get("out_of_time", False)})
-    if world.main:
-        _write_run(result, model, ref, export_gguf)
-        shutil.rmtree(ckpt, ignore_errors=True)
-    ddp.barrier(world)
-    return result
+                 "gguf": str(ref.gguf) if ref.gguf else None, "params": run.params}
+    return TrainResult(s.ckpt.parent, usage, 6.0 * run.params * loop.tokens, loop.step, loop.curve, run.fitted,
+                       base_info, loop.best_dev, loop.stopped_early, round(peak, 3),
+                       {**(meta or {}), "fingerprint": s.fp, "n_train": n_pairs, "n_dev": len(run.dev_data),
+                        "best_step": loop.best_step, "out_of_time": loop.out_of_time})
 
 
 # ----------------------------------------------------------------- the loop's pieces
@@ -290,8 +343,8 @@ def _micro_batch(cfg: LoraConfig, mconf: Any, params: int, trainable: int, max_l
     per_rank = math.ceil(cfg.batch_size / world.size)
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
     limit = cfg.max_memory_gb or 0.9 * memory.available_gib() / local
-    shape = dict(d_model=mconf.hidden_size, n_layer=mconf.num_hidden_layers, n_head=mconf.num_attention_heads,
-                 vocab=mconf.vocab_size, logit_positions=max_answer)
+    shape = {"d_model": mconf.hidden_size, "n_layer": mconf.num_hidden_layers, "n_head": mconf.num_attention_heads,
+             "vocab": mconf.vocab_size, "logit_positions": max_answer}
     micro = min(cfg.micro_batch or per_rank, per_rank)
     est = memory.estimate(params, trainable, micro, max_len, **shape)
     while not cfg.micro_batch and micro > 1 and est.total > limit:
@@ -301,77 +354,6 @@ def _micro_batch(cfg: LoraConfig, mconf: Any, params: int, trainable: int, max_l
     memory.check(est, limit, f"at micro-batch {micro} x {max_len} tokens, {smaller}lower --max-len "
                              "(the limit is --max-memory, by default 90% of the free memory)")
     return micro
-
-
-def _token_loss(model: Any, ids: Any, mask: Any, labels: Any) -> Any:
-    """Summed cross-entropy over answer tokens. ids/mask/labels: [batch, length].
-
-    Only the positions that predict an answer token go through the vocabulary projection
-    (`logits_to_keep` as a boolean mask): the prompt's logits would be thrown away anyway, and
-    the projection onto a 49k-151k vocabulary is a fifth of a small model's compute. A model
-    class that does not take the mask returns all logits, and those are masked here instead.
-    """
-    import torch.nn.functional as F
-
-    target = labels[:, 1:]
-    answer = target != IGNORE
-    keep = F.pad(answer, (0, 1))  # position t predicts token t + 1
-    logits = None
-    if not getattr(model, "_ladder_all_logits", False):
-        try:
-            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
-        except (TypeError, IndexError):
-            model._ladder_all_logits = True  # remembered: one failed forward, not one per step
-    if logits is None:
-        logits = model(input_ids=ids, attention_mask=mask).logits
-    if logits.dim() == 3:  # every position came back
-        logits = logits[keep]
-    return F.cross_entropy(logits.float(), target[answer], reduction="sum")
-
-
-def _step(net: Any, model: Any, opt: Any, sched: Any, rows: list[tuple[list[int], list[int]]], micro: int,
-          pad_id: int, world: ddp.World, clip: float) -> tuple[float, int]:
-    """One optimizer step over this rank's rows; returns (mean loss per answer token over all ranks, tokens)."""
-    import contextlib
-
-    import torch
-
-    model.train()
-    dev = ddp.device(world)
-    n_label, n_tok = ddp.all_sum([sum(sum(1 for y in lab[1:] if y != IGNORE) for _, lab in rows),
-                                  sum(len(ids) for ids, _ in rows)], world)
-    chunks = [rows[i: i + micro] for i in range(0, len(rows), micro)]
-    total = 0.0
-    for i, chunk in enumerate(chunks):
-        ids, mask, labels = (t.to(dev) for t in collate(chunk, pad_id))
-        # DDP averages gradients over ranks; scaling by size/n_label makes the update the
-        # gradient of (summed loss / answer tokens of the whole global batch), as in one process.
-        sync = contextlib.nullcontext() if i == len(chunks) - 1 or net is model else net.no_sync()
-        with sync:
-            loss = _token_loss(net, ids, mask, labels)
-            (loss * world.size / max(1.0, n_label)).backward()
-        total += loss.item()
-    torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip)
-    opt.step()
-    sched.step()
-    opt.zero_grad(set_to_none=True)
-    return ddp.all_sum([total], world)[0] / max(1.0, n_label), int(n_tok)
-
-
-def _dev_loss(model: Any, rows: list[tuple[list[int], list[int]]], micro: int, pad_id: int, world: ddp.World) -> float:
-    import torch
-
-    model.eval()
-    mine = ddp.shard(rows, world)
-    total, n = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(mine), micro):
-            chunk = mine[i: i + micro]
-            ids, mask, labels = (t.to(ddp.device(world)) for t in collate(chunk, pad_id))
-            total += _token_loss(model, ids, mask, labels).item()
-            n += int((labels[:, 1:] != IGNORE).sum())
-    total, n = ddp.all_sum([total, n], world)
-    return total / max(1.0, n)
 
 
 def _lora_state(model: Any) -> dict[str, Any]:
@@ -406,13 +388,3 @@ class _Progress:
         if self.p:
             self.p.stop()
             self.p = None
-
-
-# ----------------------------------------------------------------- files
-
-from ladder.train.lora_files import (  # noqa: E402
-    _ckpt_dir,
-    _load_checkpoint,
-    _save_checkpoint,
-    _write_run,
-)

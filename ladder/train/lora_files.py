@@ -1,11 +1,11 @@
-"""The files of a LoRA run: checkpoints to resume from, and the finished run.
+"""The files of a LoRA run: the loop state its checkpoints store, and the finished run.
 
     out/
-      checkpoint/     lora.safetensors, optim.safetensors, rng.safetensors, best.safetensors, state.json
+      checkpoint/     ladder.train.checkpoint's format: groups lora, rng and best (dev weights), LoopState as JSON
       adapter/        PEFT adapter (adapter_config.json + adapter_model.safetensors)
       adapter.gguf    the same adapter as a GGUF LoRA for llama.cpp
       loss.json       {"curve": [{step, epoch, loss, lr, tokens, dev_loss?}, ...]}
-      run.json        config (fitted), base, usage, FLOPs, steps, early stopping
+      run.json        config (fitted), base, usage, FLOPs, steps, early stopping  (TrainResult)
 
 Tensors go to safetensors and everything else to JSON: no pickle. Every write
 goes to a temporary name first and is renamed into place.
@@ -13,87 +13,123 @@ goes to a temporary name first and is renamed into place.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ladder.errors import LadderError
+from ladder.manifest import atomic_file
+from ladder.models.base import Usage
+from ladder.train import checkpoint
 
-CKPT_VERSION = 1
-
-
-def _ckpt_dir(ckpt: Path) -> Path | None:
-    """The checkpoint to resume from, if any (the previous one survives a crash during a save)."""
-    for d in (ckpt, ckpt.with_name(ckpt.name + ".old")):
-        if (d / "state.json").exists():
-            return d
-    return None
+RUN_VERSION = 1
 
 
-def _save_checkpoint(ckpt: Path, fp: str, state: dict[str, Any], model: Any, opt: Any,
-                     best: dict[str, Any] | None) -> None:
+@dataclass
+class LoopState:
+    """The training loop's counters: what a checkpoint stores as JSON (the weights go beside it as tensors)."""
+    step: int = 0  # optimizer steps done (every rank takes the same steps)
+    tokens: int = 0  # tokens seen over all ranks, prompts included
+    curve: list[dict[str, Any]] = field(default_factory=list)  # one point per step: loss, lr, dev_loss when scored
+    best_dev: float | None = None  # lowest dev loss so far
+    best_step: int = 0
+    bad: int = 0  # dev evaluations since the best one (early stopping at cfg.patience)
+    wall: float = 0.0  # wall seconds of the sessions before this one (a resumed run adds on)
+    cpu: float = 0.0  # CPU seconds of all ranks in those sessions
+    stopped_early: bool = False  # by patience or by the time budget
+    out_of_time: bool = False  # the time budget ran out
+    best_weights: dict[str, Any] | None = field(default=None, repr=False, compare=False)  # LoRA tensors at best_dev
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "best_weights"}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], best_weights: dict[str, Any] | None = None) -> LoopState:
+        names = {f.name for f in fields(cls)} - {"best_weights"}
+        return cls(**{k: v for k, v in d.items() if k in names}, best_weights=best_weights)
+
+
+def save_checkpoint(folder: Path, fp: str, state: dict[str, Any], model: Any, opt: Any,
+                    best: dict[str, Any] | None) -> None:
+    """The trainable (LoRA) tensors, the optimizer, torch's RNG and the best dev weights, with `state`."""
     import torch
-    from safetensors.torch import save_file
 
-    new, old = ckpt.with_name(ckpt.name + ".new"), ckpt.with_name(ckpt.name + ".old")
-    shutil.rmtree(new, ignore_errors=True)
-    new.mkdir(parents=True)
-    lora = {k: v.detach().contiguous() for k, v in model.named_parameters() if v.requires_grad}
-    save_file(lora, str(new / "lora.safetensors"))
+    tensors = {"lora": {k: v for k, v in model.named_parameters() if v.requires_grad},
+               "rng": {"torch": torch.get_rng_state()}}
     if best is not None:
-        save_file({k: v.contiguous() for k, v in best.items()}, str(new / "best.safetensors"))
-    sd = opt.state_dict()
-    tensors = {f"{i}.{name}": (t if torch.is_tensor(t) else torch.tensor(t)).contiguous()
-               for i, s in sd["state"].items() for name, t in s.items()}
-    save_file(tensors, str(new / "optim.safetensors"))
-    save_file({"torch": torch.get_rng_state()}, str(new / "rng.safetensors"))
-    (new / "state.json").write_text(json.dumps({"version": CKPT_VERSION, "fingerprint": fp, **state,
-                                                "param_groups": sd["param_groups"]}))
-    shutil.rmtree(old, ignore_errors=True)
-    if ckpt.exists():
-        os.replace(ckpt, old)
-    os.replace(new, ckpt)
-    shutil.rmtree(old, ignore_errors=True)
+        tensors["best"] = best
+    checkpoint.save(folder, fp, state, tensors, opt)
 
 
-def _load_checkpoint(ckpt: Path, fp: str, model: Any, opt: Any, sched: Any, out: Path) -> tuple[dict, dict | None]:
-    """Restore LoRA weights, optimizer, schedule and RNG; returns (loop state, best dev weights)."""
+def load_checkpoint(folder: Path, fp: str, model: Any, opt: Any, sched: Any) -> LoopState | None:
+    """Restore LoRA weights, optimizer, schedule and RNG; the loop state (with the best dev weights), or None."""
     import torch
-    from safetensors.torch import load_file
 
-    state = json.loads((ckpt / "state.json").read_text())
-    if state.get("fingerprint") != fp:
-        raise LadderError(f"{out}/checkpoint was written for other data or settings; "
-                          "choose a new --out, or delete the checkpoint to start over")
-    lora = load_file(str(ckpt / "lora.safetensors"))
-    missing = set(k for k, v in model.named_parameters() if v.requires_grad) - set(lora)
+    got = checkpoint.load(folder, fp, opt)
+    if got is None:
+        return None
+    state, tensors = got
+    lora = tensors["lora"]
+    missing = {k for k, v in model.named_parameters() if v.requires_grad} - set(lora)
     if missing:
-        raise LadderError(f"{ckpt}: checkpoint lacks {len(missing)} adapter tensors; delete it to start over")
+        raise LadderError(f"{folder}: checkpoint lacks {len(missing)} adapter tensors; delete it to start over")
     model.load_state_dict(lora, strict=False)
-    flat = load_file(str(ckpt / "optim.safetensors"))
-    per: dict[int, dict[str, Any]] = {}
-    for key, t in flat.items():
-        i, name = key.split(".", 1)
-        per.setdefault(int(i), {})[name] = t
-    opt.load_state_dict({"state": per, "param_groups": state.pop("param_groups")})
     with warnings.catch_warnings():  # replaying the schedule without optimizer steps is the point here
         warnings.simplefilter("ignore", UserWarning)
         for _ in range(state["step"]):
             sched.step()
-    torch.set_rng_state(load_file(str(ckpt / "rng.safetensors"))["torch"])
-    best = load_file(str(ckpt / "best.safetensors")) if (ckpt / "best.safetensors").exists() else None
-    return state, best
+    torch.set_rng_state(tensors["rng"]["torch"])
+    return LoopState.from_dict(state, tensors.get("best"))
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    usage: Usage  # wall and CPU seconds (all ranks), tokens seen (tokens_in)
+    flops: float  # ~6 x params x tokens
+    steps: int
+    curve: list[dict[str, Any]]
+    config: dict[str, Any]
+    base: dict[str, Any]
+    best_dev_loss: float | None = None
+    stopped_early: bool = False
+    peak_memory_gib: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+    reused: bool = False  # loaded from a finished run instead of trained now
+
+    @property
+    def adapter(self) -> Path:
+        return self.out / "adapter"
+
+    @property
+    def gguf(self) -> Path | None:
+        p = self.out / "adapter.gguf"
+        return p if p.exists() else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in asdict(self).items() if k not in ("out", "curve", "usage")}
+        return {"version": RUN_VERSION, **d, "usage": self.usage.to_dict(), "out": str(self.out),
+                "final_loss": self.curve[-1]["loss"] if self.curve else None}
+
+    @classmethod
+    def load(cls, out: str | Path) -> TrainResult:
+        out = Path(out)
+        d = json.loads((out / "run.json").read_text())
+        curve = json.loads((out / "loss.json").read_text())["curve"]
+        keep = {f.name for f in fields(cls)} - {"out", "usage", "curve"}
+        keep.discard("reused")
+        return cls(out=out, usage=Usage.from_dict(d["usage"]), curve=curve, reused=True,
+                   **{k: d[k] for k in keep if k in d})
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1))
 
 
-def _write_run(result: Any, model: Any, ref: Any, export_gguf: bool) -> None:
+def write_run(result: TrainResult, model: Any, ref: Any, export_gguf: bool) -> None:
     """Adapter folder, GGUF LoRA (when the base has a GGUF), loss curve, and run.json last."""
     from ladder.models import hf
 
@@ -103,7 +139,7 @@ def _write_run(result: Any, model: Any, ref: Any, export_gguf: bool) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(str(tmp))
     shutil.rmtree(out / "adapter", ignore_errors=True)
-    os.replace(tmp, out / "adapter")
+    tmp.rename(out / "adapter")
     if export_gguf and ref.gguf is not None:
         hf.export_lora_gguf(out / "adapter", hf.hf_dir(result.base["spec"]), out / "adapter.gguf")
     _write_json(out / "loss.json", {"curve": result.curve})
