@@ -20,7 +20,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ladder.errors import LadderError
 from ladder.retrieval.cross_encoder import FORMAT_VERSION, META_FILE, CrossEncoderReranker, bundled_minilm, read_meta
@@ -50,63 +50,24 @@ def train(examples: list[Pair] | list[Group], out_dir: str | Path, cfg: TrainCon
     """Fine-tune a one-logit cross-encoder on pairs (pointwise loss) or groups (listwise); write it
     atomically to `out_dir`; return the metadata."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     cfg = cfg or TrainConfig()
     examples, per_step, make_batch = _batches(examples, cfg)
     base = cfg.base or bundled_minilm()
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the new head's initial weights
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    rng = random.Random(cfg.seed)
-    from transformers.utils import logging as hf_logging
-
-    tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the new scoring head is expected: no "weights MISSING" report
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True)
-    finally:
-        hf_logging.set_verbosity(level)
+    rng = random.Random(cfg.seed)  # example order and listwise negatives
+    tok, model = _load(base)
     model.train()
     t0, cpu0 = time.perf_counter(), time.process_time()
-    steps_per_epoch = math.ceil(len(examples) / per_step)
-    total = max(1, int(steps_per_epoch * cfg.epochs))
-    warm = max(1, int(total * cfg.warmup))
-    # The scoring head (pooler + one-logit classifier) is new or untrained in a sentence embedder:
-    # at the encoder's gentle rate it barely moves in a few hundred steps, so it learns faster.
-    head, body = [], []
-    for name, p in model.named_parameters():
-        (head if name.startswith(("classifier", "bert.pooler", "pooler")) else body).append(p)
-    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.lr * cfg.head_lr_factor}],
-                            weight_decay=cfg.weight_decay)
-
-    def lr_factor(s: int) -> float:
-        # linear warmup, then linear decay to 0 over the steps, or over the time budget if that ends first,
-        # so a run cut short by the budget still finishes at a low learning rate
-        done = s / total
-        if cfg.time_budget:
-            done = max(done, (time.perf_counter() - t0) / cfg.time_budget)
-        return min((s + 1) / warm, max(0.02, 1.0 - done))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    order: list[int] = []
+    total = max(1, int(math.ceil(len(examples) / per_step) * cfg.epochs))
+    opt, sched = _optimizer(model, cfg, total, t0)
     step, losses, stopped_early = 0, [], False
-    while step < total:
-        if not order:
-            order = list(range(len(examples)))
-            rng.shuffle(order)
-        queries, passages, loss_of = make_batch([examples[order.pop()] for _ in range(min(per_step, len(order)))], rng)
-        enc = tok(queries, passages, truncation="only_second", max_length=cfg.max_length, padding=True,
-                  return_tensors="pt")
-        loss = loss_of(model(**enc).logits.squeeze(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step(); sched.step(); opt.zero_grad()
-        losses.append(loss.item())
-        step += 1
+    for step, loss in enumerate(_steps(model, tok, examples, per_step, make_batch, opt, sched, cfg, total, rng), 1):
+        losses.append(loss)
         if progress:
-            progress(step, total, losses[-1])
+            progress(step, total, loss)
         if cfg.time_budget and time.perf_counter() - t0 > cfg.time_budget and step < total:
             stopped_early = True
             break
@@ -126,6 +87,65 @@ def train(examples: list[Pair] | list[Group], out_dir: str | Path, cfg: TrainCon
 
     write_folder(out_dir, save)
     return meta
+
+
+def _load(base: str):
+    """(tokenizer, the encoder with a one-logit scoring head) from a local folder."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    tok = AutoTokenizer.from_pretrained(base, local_files_only=True)
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the new scoring head is expected: no "weights MISSING" report
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=1, local_files_only=True)
+    finally:
+        hf_logging.set_verbosity(level)
+    return tok, model
+
+
+def _optimizer(model, cfg: TrainConfig, total: int, t0: float):
+    """AdamW with the head at a higher rate; warm-up, then linear decay over the steps or the time budget."""
+    import torch
+
+    warm = max(1, int(total * cfg.warmup))
+    # The scoring head (pooler + one-logit classifier) is new or untrained in a sentence embedder:
+    # at the encoder's gentle rate it barely moves in a few hundred steps, so it learns faster.
+    head, body = [], []
+    for name, p in model.named_parameters():
+        (head if name.startswith(("classifier", "bert.pooler", "pooler")) else body).append(p)
+    opt = torch.optim.AdamW([{"params": body, "lr": cfg.lr}, {"params": head, "lr": cfg.lr * cfg.head_lr_factor}],
+                            weight_decay=cfg.weight_decay)
+
+    def lr_factor(s: int) -> float:
+        # linear warmup, then linear decay to 0 over the steps, or over the time budget if that ends first,
+        # so a run cut short by the budget still finishes at a low learning rate
+        done = s / total
+        if cfg.time_budget:
+            done = max(done, (time.perf_counter() - t0) / cfg.time_budget)
+        return min((s + 1) / warm, max(0.02, 1.0 - done))
+
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+
+
+def _steps(model, tok, examples: list, per_step: int, make_batch: Callable, opt, sched, cfg: TrainConfig,
+           total: int, rng: random.Random) -> Iterator[float]:
+    """Take up to `total` optimizer steps, yielding each step's loss; a fresh shuffle per pass over the examples."""
+    import torch
+
+    order: list[int] = []
+    for _ in range(total):
+        if not order:
+            order = list(range(len(examples)))
+            rng.shuffle(order)
+        queries, passages, loss_of = make_batch([examples[order.pop()] for _ in range(min(per_step, len(order)))], rng)
+        enc = tok(queries, passages, truncation="only_second", max_length=cfg.max_length, padding=True,
+                  return_tensors="pt")
+        loss = loss_of(model(**enc).logits.squeeze(-1))  # logits: (passages,)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step(); sched.step(); opt.zero_grad()
+        yield loss.item()
 
 
 def _batches(examples: list, cfg: TrainConfig):
