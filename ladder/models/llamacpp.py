@@ -54,7 +54,10 @@ class LlamaCppModel(Model):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         try:
-            llm = Llama(str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, lora_path=self.lora_path,
+            # n_threads_batch (prompt reading) defaults to every core in llama-cpp-python: with LADDER_THREADS=1
+            # on a busy machine its spin-waiting threads made prompts 10-40x slower; use the same count
+            llm = Llama(str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                        lora_path=self.lora_path,
                         verbose=False, seed=0)
         except (ValueError, RuntimeError) as e:
             raise ModelError(f"{self.path}: llama.cpp could not load it ({e})") from None
