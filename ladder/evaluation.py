@@ -107,6 +107,11 @@ def evaluate(
         r = done[i]
         rows.append({"idx": i, "input": render(ex), "expected": expected(ex), "output": r["output"],
                      "score": r["score"], "usage": r["usage"], "error": r.get("error"), "cached": r.get("cached", True)})
+    return _result(metric, rows, time.perf_counter() - t0)
+
+
+def _result(metric: str, rows: list[dict[str, Any]], seconds: float) -> EvalResult:
+    """Score, 95% interval, usage and latency percentiles over the rows."""
     preds = [r["output"] for r in rows]
     refs = [r["expected"] for r in rows]
     if is_corpus_metric(metric):
@@ -126,7 +131,7 @@ def evaluate(
     return EvalResult(
         metric, score, lo, hi, len(rows), rows, usage,
         float(np.percentile(lat, 50)), float(np.percentile(lat, 95)),
-        sum(1 for r in rows if r["error"]), sum(1 for r in rows if r["cached"]), time.perf_counter() - t0,
+        sum(1 for r in rows if r["error"]), sum(1 for r in rows if r["cached"]), seconds,
     )
 
 
