@@ -258,6 +258,7 @@ def _optimizer(model: Any, cfg: LoraConfig, total: int) -> tuple[Any, Any]:
 def _loop(s: _Session, loop: LoopState, bar: _Progress, callback: Callable[[int, float], None] | None) -> None:
     """Take the planned steps after loop.step; stop at the step cap, by patience or by the time budget."""
     cfg, run, world = s.cfg, s.run, s.world
+    assert loop.step <= run.total, "the fingerprint covers the plan, so a checkpoint cannot be past its end"
     step = 0
     for epoch, epoch_batches in enumerate(run.plan):
         for batch in epoch_batches:

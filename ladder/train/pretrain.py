@@ -348,6 +348,7 @@ def _train(net: _Net, opt: Any, params: list[Any], stream: Any, loop: PretrainLo
             group["lr"] = lr
         x, y = batch_at(stream, step, cfg.batch_size, cfg.seq_len, cfg.seed, net.bos)  # (B, T) each
         logits = net.forward(x)  # (B, T, V)
+        assert logits.shape[:2] == y.shape == (cfg.batch_size, cfg.seq_len), (logits.shape, y.shape)
         loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1))  # mean over B*T
         if not torch.isfinite(loss):
             raise LadderError(f"training diverged: loss {loss.item()} at step {step + 1}; lower --lr (now {plan.peak_lr:g})")
