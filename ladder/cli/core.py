@@ -155,7 +155,13 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
         console().print(f"[dim]skipped {rung} ({', '.join(models)}): {why}[/dim]")
     for s in result.not_run:
         console().print(f"[yellow]not run {s['rung']} ({s['model']}): {s['why']}[/yellow]")
-    console().print(result.recommendation)
+    v = result.verdict or {}
+    if v.get("headline"):
+        console().print(f"[bold]{v['headline']}[/bold]", highlight=False)
+        for sentence in v.get("sentences", []):
+            console().print(f"- {sentence}", highlight=False)
+    else:
+        console().print(result.recommendation)
     if result.pretrain_at_scale:
         console().print(f"[dim]{scale_note(result.pretrain_at_scale)}[/dim]")
     after_climb(result, report_path)
