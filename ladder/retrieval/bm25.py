@@ -109,6 +109,11 @@ class BM25:
                 and isinstance(self.b, (int, float)) and isinstance(self.stemmer, (str, type(None)))
                 and isinstance(self.stopwords, (str, type(None))) and isinstance(self.method, str)):
             raise LadderError(f"{params}: damaged BM25 settings (a value has the wrong type); {fix}")
+        try:  # the stemmer and stopword names must be ones queries can be tokenised with
+            self.tokenize(["probe"])
+        except Exception as e:  # bm25s raises ValueError for unknown stopwords, PyStemmer KeyError
+            raise LadderError(f"{params}: damaged BM25 settings (stemmer {self.stemmer!r}, stopwords "
+                              f"{self.stopwords!r}: {str(e)[:120]}); {fix}") from None
         try:
             self.model = bm25s.BM25.load(str(in_dir), mmap=mmap, allow_pickle=False, show_progress=False)
             sc = self.model.scores

@@ -71,6 +71,8 @@ def test_no_verify_loads_an_altered_but_readable_index(index_dir):
     (break_bm25_json, "damaged BM25 files"),
     (lambda d: (d / "bm25" / "ladder_bm25.json").write_text("[1, 2"), "ladder_bm25.json: damaged BM25 settings"),
     (lambda d: (d / "bm25" / "ladder_bm25.json").write_text('{"stemmer": 5}'), "damaged BM25 settings"),
+    (lambda d: (d / "bm25" / "ladder_bm25.json").write_text(
+        (d / "bm25" / "ladder_bm25.json").read_text().replace('"en"', '"dn"')), "stopwords 'dn'"),  # found by fuzzing
     (lambda d: (d / "passages.jsonl").write_text('{"doc_id": 1}\n'), r"passages.jsonl:1: damaged passage"),
     (lambda d: (d / "passages.jsonl").write_text("[" * 50000 + "\n"), r"passages.jsonl:1: damaged passage"),
     (lambda d: (d / "dense.npy").write_bytes(b"\x93NUMPY garbage"), "dense.npy: missing or damaged"),
