@@ -153,3 +153,12 @@ def test_a_bad_ladder_threads_is_an_input_error_naming_it(monkeypatch, raw):
         env_count("LADDER_THREADS")
     monkeypatch.setenv("LADDER_THREADS", "3")
     assert env_count("LADDER_THREADS") == 3
+
+
+def test_a_prices_file_that_is_not_utf8_or_not_prices_is_one_line_exit_2(capsys, monkeypatch, sentiment_task, tmp_path):
+    bad = tmp_path / "p.toml"
+    for content, message in ((b"\xff\xfe cpu_hour = 1", "cannot read the price table"),
+                             (b"models = 3", "field 'prices.models'"), (b"cpu_hour = -1", "non-negative")):
+        bad.write_bytes(content)
+        code, _, err = ladder(capsys, monkeypatch, "run", sentiment_task, "--prices", bad, "--db", tmp_path / "r.db")
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err

@@ -76,6 +76,11 @@ def test_no_verify_loads_an_altered_but_readable_index(index_dir):
     (lambda d: (d / "passages.jsonl").write_text('{"doc_id": 1}\n'), r"passages.jsonl:1: damaged passage"),
     (lambda d: (d / "passages.jsonl").write_text("[" * 50000 + "\n"), r"passages.jsonl:1: damaged passage"),
     (lambda d: (d / "dense.npy").write_bytes(b"\x93NUMPY garbage"), "dense.npy: missing or damaged"),
+    (lambda d: (d / "dense.npy").write_bytes((d / "dense.npy").read_bytes()[:30] + b"\x00" * 12
+                                             + (d / "dense.npy").read_bytes()[42:]), "dense.npy: missing or damaged"),
+    (lambda d: (d / "manifest.json").write_bytes(b"\xfb" + (d / "manifest.json").read_bytes()[1:]),
+     "unreadable index manifest"),
+    (lambda d: (d / "manifest.json").write_text("[1, 2]"), "not a ladder index manifest"),
     (lambda d: np.save(d / "dense.npy", np.zeros((3,), dtype=np.float64)), "dense.npy: holds float64"),
     (lambda d: (d / "bm25" / "data.csc.index.npy").unlink(), "damaged BM25 files"),
 ])
