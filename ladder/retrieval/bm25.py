@@ -125,4 +125,9 @@ class BM25:
         if not consistent:
             raise LadderError(f"{in_dir}: BM25 arrays do not match its {n_docs} passages; {fix}")
         self.n_docs = n_docs
+        try:  # one query through the loaded index, so damaged settings fail here and not at the first search
+            if n_docs:
+                self.search(["probe query"], 1)
+        except Exception as e:  # e.g. bm25s's params.index.json naming a dtype numpy does not know
+            raise LadderError(f"{in_dir}: damaged BM25 files ({type(e).__name__}: {str(e)[:200]}); {fix}") from None
         return self

@@ -83,6 +83,8 @@ def test_no_verify_loads_an_altered_but_readable_index(index_dir):
     (lambda d: (d / "manifest.json").write_text("[1, 2]"), "not a ladder index manifest"),
     (lambda d: np.save(d / "dense.npy", np.zeros((3,), dtype=np.float64)), "dense.npy: holds float64"),
     (lambda d: (d / "bm25" / "data.csc.index.npy").unlink(), "damaged BM25 files"),
+    (lambda d: (d / "bm25" / "params.index.json").write_text(  # found by bench/fuzz.py: failed at search time
+        (d / "bm25" / "params.index.json").read_text().replace("float32", "gloat32")), "damaged BM25 files"),
 ])
 def test_without_verification_damage_is_still_a_clear_error(index_dir, damage, message):
     damage(index_dir)
