@@ -35,6 +35,8 @@ COUNTRIES = ["France", "Italy", "Spain", "Germany", "Japan", "Canada", "Brazil",
              "Indonesia", "Iran", "Iraq", "Israel", "Jordan", "Ukraine", "Romania", "Serbia", "Croatia",
              "Senegal", "Ethiopia", "Mongolia", "Bolivia"]
 
+SAME_NOTE = ("Both servers render the same prompt (llama_cpp.server uses the GGUF's own chat template, chat_format 'chat_template.default', as ladder does). The answers that differ are not explained yet; a likely cause, not verified, is llama.cpp's prefix KV-cache reuse: which prefix is cached depends on the previous request, which changes the evaluation batches and can flip a near-tie in greedy decoding. Each side's answer per question is its last one.")
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -181,7 +183,7 @@ def main() -> None:
             "latency_p50": la["latency_p50_s"] / lb["latency_p50_s"] if la["latency_p50_s"] and lb["latency_p50_s"] else None,
             "latency_p95": la["latency_p95_s"] / lb["latency_p95_s"] if la["latency_p95_s"] and lb["latency_p95_s"] else None,
             "peak_rss": la["peak_rss_mb"] / lb["peak_rss_mb"]},
-        "same_answer": {"questions": len(common), "identical": same},
+        "same_answer": {"questions": len(common), "identical": same, "note": SAME_NOTE},
         "notes": "Both servers run one llama.cpp context and answer one request at a time; ladder adds the saved "
                  "program's prompt server-side (clients send only the question). Latency includes queueing behind "
                  "the other 31 clients. Peak RSS is the server process's VmHWM.",
