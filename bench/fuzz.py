@@ -83,6 +83,14 @@ def fuzz(name: str, make, minutes: float) -> dict:
             "unexpected": list(found.values())}
 
 
+def _commit() -> str:
+    import subprocess
+
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    return out.stdout.strip()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default="all")
@@ -97,6 +105,10 @@ def main() -> None:
         for name in names:
             result = fuzz(name, runners[name], args.minutes)
             result["when"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            result["commit"] = _commit()
+            previous = doc["targets"].get(name)
+            if previous:  # earlier runs of the target (before fixes) stay on record
+                doc.setdefault("earlier", []).append({"target": name, **previous})
             doc["targets"][name] = result
             doc["note"] = ("inputs_tried counts every input hypothesis generated (shrinking included); "
                            "'error' = the one error type (LadderError), 'unexpected' = any other exception (a bug)")
