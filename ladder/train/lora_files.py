@@ -13,14 +13,13 @@ goes to a temporary name first and is renamed into place.
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ladder.errors import LadderError
-from ladder.manifest import atomic_file
+from ladder.manifest import atomic_dir, atomic_file
 from ladder.models.base import Usage
 from ladder.train import checkpoint
 
@@ -134,12 +133,8 @@ def write_run(result: TrainResult, model: Any, ref: Any, export_gguf: bool) -> N
     from ladder.models import hf
 
     out: Path = result.out
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "adapter.part"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
-    shutil.rmtree(out / "adapter", ignore_errors=True)
-    tmp.rename(out / "adapter")
+    with atomic_dir(out / "adapter") as tmp:
+        model.save_pretrained(str(tmp))
     if export_gguf and ref.gguf is not None:
         hf.export_lora_gguf(out / "adapter", hf.hf_dir(result.base["spec"]), out / "adapter.gguf")
     _write_json(out / "loss.json", {"curve": result.curve})
