@@ -61,8 +61,8 @@ def read(root: Path | None, run_id: str) -> dict[str, Any]:
 
 
 def plots(run: dict[str, Any]) -> dict[str, str]:
-    """The report's SVG plots for a run (quality vs cost: log x, intervals, front; latency) and their CSS."""
-    from ladder.report.svg import STYLE, Point, bars, scatter
+    """The report's SVG plots for a run (quality vs cost: log x, intervals, front; latency; training loss) and CSS."""
+    from ladder.report.svg import STYLE, Point, bars, lines, scatter
 
     rows = run.get("rows") or []
     best = run.get("best_index")
@@ -75,7 +75,11 @@ def plots(run: dict[str, Any]) -> dict[str, str]:
                       if rows else "score", front=front, target=target, title="Quality against cost")
     latency = bars([(f"{r.get('rung')} / {r.get('model')}", r.get("latency_p50") or 0.0, r.get("latency_p95") or 0.0)
                     for r in rows], x_label="seconds per request", title="Latency") if rows else ""
-    return {"quality": quality, "latency": latency, "style": STYLE}
+    curves = [(f"{r.get('rung')} / {r.get('model')}", [(p["step"], p["loss"]) for p in r["loss_curve"]
+                                                       if isinstance(p, dict) and "step" in p and "loss" in p])
+              for r in rows if isinstance(r.get("loss_curve"), list)]
+    loss = lines(curves, x_label="step", y_label="training loss", title="Training loss") if curves else ""
+    return {"quality": quality, "latency": latency, "loss": loss, "style": STYLE}
 
 
 def diff(run: dict[str, Any], a: int, b: int, everything: bool) -> dict[str, Any]:

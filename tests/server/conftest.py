@@ -59,7 +59,8 @@ def runs_dir(tmp_path):
          "amortised_per_1k": 0.001, "meets_target": False, "dir": "rows/zero-shot--smollm2-135m"},
         {"rung": "few-shot", "model": "smollm2-135m", "metric": "accuracy", "score": 1.0, "ci_low": 1.0,
          "ci_high": 1.0, "n": 4, "latency_p50": 0.09, "latency_p95": 0.12, "cost_per_1k": 0.002,
-         "amortised_per_1k": 0.002, "meets_target": True, "dir": "rows/few-shot--smollm2-135m"},
+         "amortised_per_1k": 0.002, "meets_target": True, "dir": "rows/few-shot--smollm2-135m",
+         "loss_curve": [{"step": 1, "loss": 2.5}, {"step": 2, "loss": 1.75}, {"step": 3, "loss": 1.25}]},
     ]
     inputs = ["An absolute joy", "The best purchase", "A painful waste", "The worst purchase"]
     expected = ["positive", "positive", "negative", "negative"]

@@ -63,6 +63,7 @@ def test_runs_listing_detail_and_diff(client):
     run = client.get(f"/api/runs/{run_id}").json()
     assert [r["rung"] for r in run["rows"]] == ["zero-shot", "few-shot"] and "predictions" not in run
     assert run["plots"]["quality"].startswith("<svg") and "few-shot / smollm2-135m" in run["plots"]["quality"]
+    assert "<polyline" in run["plots"]["loss"] and "Training loss" in run["plots"]["loss"]
     diff = client.get(f"/api/runs/{run_id}/diff", params={"a": 0, "b": 1}).json()
     assert diff["compared"] == 4 and diff["disagree"] == 1
     assert diff["examples"] == [{"idx": 0, "input": "An absolute joy", "expected": "positive", "a": "negative",
