@@ -117,8 +117,11 @@ class BM25:
         try:
             self.model = bm25s.BM25.load(str(in_dir), mmap=mmap, allow_pickle=False, show_progress=False)
             sc = self.model.scores
+            top = len(sc["indptr"]) - 1  # bm25s refuses query token ids >= this; '' (never queried) may hold it
             consistent = (sc["num_docs"] == n_docs and len(sc["data"]) == len(sc["indices"])
                           and len(sc["indptr"]) - len(self.model.vocab_dict) in (0, 1)
+                          and all(isinstance(i, int) and 0 <= i < (top + 1 if not w else top)
+                                  for w, i in self.model.vocab_dict.items())
                           and (not len(sc["indices"]) or 0 <= int(sc["indices"].min()) <= int(sc["indices"].max()) < n_docs))
         except Exception as e:  # bm25s reading damaged files raises anything from OSError to orjson errors
             raise LadderError(f"{in_dir}: damaged BM25 files ({type(e).__name__}: {str(e)[:200]}); {fix}") from None

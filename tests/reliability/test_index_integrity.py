@@ -83,6 +83,9 @@ def test_no_verify_loads_an_altered_but_readable_index(index_dir):
     (lambda d: (d / "manifest.json").write_text("[1, 2]"), "not a ladder index manifest"),
     (lambda d: np.save(d / "dense.npy", np.zeros((3,), dtype=np.float64)), "dense.npy: holds float64"),
     (lambda d: (d / "bm25" / "data.csc.index.npy").unlink(), "damaged BM25 files"),
+    (lambda d: (d / "bm25" / "vocab.index.json").write_text(  # found by bench/fuzz.py: failed at search time
+        json.dumps({w: i + 1000 for w, i in json.loads((d / "bm25" / "vocab.index.json").read_text()).items()})),
+     "BM25 arrays do not match"),
     (lambda d: (d / "bm25" / "params.index.json").write_text(  # found by bench/fuzz.py: failed at search time
         (d / "bm25" / "params.index.json").read_text().replace("float32", "gloat32")), "damaged BM25 files"),
 ])
