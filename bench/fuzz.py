@@ -66,15 +66,16 @@ def fuzz(name: str, make, minutes: float) -> dict:
                                      suppress_health_check=list(HealthCheck))(given(strategy)(prop)))
         try:
             test()
-        except Exception as e:  # a falsified property: record it once per place it was raised
-            tb = traceback.extract_tb(e.__traceback__)
-            where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
-            key = f"{type(e).__name__} at {where}"
-            if key not in found:
-                notes = "\n".join(getattr(e, "__notes__", []))
-                found[key] = {"exception": type(e).__name__, "message": str(e)[:500], "where": where,
-                              "input": notes[:2000], "round": rounds}
-                print(f"[{name}] FOUND {key}: {str(e)[:200]}", flush=True)
+        except Exception as group:  # a falsified property: record each failure once per place it was raised
+            for e in getattr(group, "exceptions", [group]):  # hypothesis groups distinct failures
+                tb = traceback.extract_tb(e.__traceback__)
+                where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
+                key = f"{type(e).__name__} at {where}"
+                if key not in found:
+                    notes = "\n".join(getattr(e, "__notes__", []))
+                    found[key] = {"exception": type(e).__name__, "message": str(e)[:500], "where": where,
+                                  "input": notes[:2000], "round": rounds}
+                    print(f"[{name}] FOUND {key}: {str(e)[:200]}", flush=True)
         rounds += 1
     seconds = time.time() - t0
     tried = sum(outcomes.values())
