@@ -130,3 +130,17 @@ def test_parse_volume():
     for bad in ("lots", "0/day", "5/week"):
         with pytest.raises(LadderError, match="--volume"):
             parse_volume(bad)
+
+
+def test_graded_scores_are_compared_by_paired_bootstrap():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.2, 0.8, 150)
+    a = [{"score": float(x), "output": "", "expected": ""} for x in base]
+    b = [{"score": float(min(1.0, x + 0.05)), "output": "", "expected": ""} for x in base]  # +0.05 on each
+    rows = [dict(row("zero-shot", "smollm2-135m", preds([1]), 0.01), score=float(np.mean(base)), metric="token_f1"),
+            dict(row("zero-shot", "qwen2.5-coder-0.5b", preds([1]), 0.05), score=float(np.mean([r["score"] for r in b])),
+                 metric="token_f1")]
+    v = decide(rows, [a, b])
+    c = v.comparisons[0]
+    assert c["method"] == "bootstrap" and c["diff"] == pytest.approx(0.05) and c["significant"]
+    assert v.best == 1  # consistently better, though only a little: not a tie
