@@ -214,20 +214,29 @@ def decide(rows: Sequence[Any], predictions: Sequence[Sequence[dict[str, Any]]],
         for j in sorted((j for j in range(len(rs)) if cost(j) < cost(top)), key=cost):
             t = pairs.test(j, top)
             if t is not None and not t.significant:
-                best, tied = j, pairs.record(j, top, "cheaper row tied with the best-scoring one")
+                tied = pairs.record(j, top, "cheaper row tied with the best-scoring one")
+                # with no target, a tie goes to the cheaper row; below the target nothing is to be used
+                # yet, so the best-scoring row stays the one to climb from and the tie is reported
+                best = j if target is None else top
                 break
         lead = "Nothing reaches the target " + f"{target} {_by(meets, None, target)}. " if target is not None else ""
-        pick = (f"{label(rs[best])}, statistically tied with the best-scoring row and cheaper" if tied
-                else f"{label(rs[best])}, the best-scoring row")
-        v.headline = (f"Nothing reaches the target {target}: climb further. Of the rows measured: {pick}."
-                      if target is not None else f"Use {pick}.")
+        if target is not None:
+            v.headline = f"Nothing reaches the target {target}: climb further. The best so far: {label(rs[top])}."
+        else:
+            v.headline = (f"Use {label(rs[best])}, statistically tied with the best-scoring row and cheaper."
+                          if tied else f"Use {label(rs[best])}, the best-scoring row.")
         if tied:
             v.comparisons.append(tied)
-            say.append(f"{lead}Use {label(rs[best])}: it is statistically tied with the best-scoring "
+        if tied and target is None:
+            say.append(f"Use {label(rs[best])}: it is statistically tied with the best-scoring "
                        f"{label(rs[top])} ({_diff_words(tied)}) and cheaper, so the cheaper one. "
                        f"{_describe(rs[best], costs[best], v)}{tie_words(tied)}")
         else:
-            say.append(f"{lead}The best-scoring row is {label(rs[best])}. {_describe(rs[best], costs[best], v)}")
+            say.append(f"{lead}The best-scoring row is {label(rs[top])}. {_describe(rs[top], costs[top], v)}")
+            if tied:
+                cheap = label(rs[tied["a_index"]])
+                say.append(f"At this n it is not shown to beat the cheaper {cheap} ({_diff_words(tied)})."
+                           f"{tie_words(tied)}")
         if target is None:
             say.append("No target was set; set `target` in the task (or --target) to get the cheapest row that is good enough.")
         elif hint:

@@ -144,3 +144,15 @@ def test_graded_scores_are_compared_by_paired_bootstrap():
     c = v.comparisons[0]
     assert c["method"] == "bootstrap" and c["diff"] == pytest.approx(0.05) and c["significant"]
     assert v.best == 1  # consistently better, though only a little: not a tie
+
+
+def test_below_the_target_a_tie_is_reported_but_nothing_is_recommended_for_use():
+    """Tied rows that both miss the target: the verdict says to climb, names the best so far, and
+    says how many more examples would separate them (it used to say "Use" the cheaper failing row)."""
+    cheap, dear = preds(fixed(60, 9)), preds(fixed(60, 18, shift=5))  # 0.15 vs 0.30: 14 vs 5 disagreements, as on the demo
+    v = decide([row("zero-shot", "small", cheap, 0.007), row("few-shot", "large", dear, 0.023)], [cheap, dear],
+               target=0.7)
+    assert v.best == 1 and not any(v.meets)
+    assert v.headline.startswith("Nothing reaches the target 0.7: climb further. The best so far: few-shot / large")
+    assert "Use " not in v.text and "not shown to beat the cheaper zero-shot / small" in v.text
+    assert v.comparisons[0]["why"] == "cheaper row tied with the best-scoring one" and v.comparisons[0]["more_examples_needed"]
