@@ -63,7 +63,8 @@ def save(folder: str | Path, fingerprint: str, state: dict[str, Any],
     if (folder / STATE).exists():
         shutil.rmtree(old, ignore_errors=True)
         os.replace(folder, old)
-    # else: `old` (if any) is the checkpoint a crash left between the renames; it stays until `tmp` is in place
+    else:  # no checkpoint here (a folder without state.json is none); `old`, if any, is the one a crash left
+        shutil.rmtree(folder, ignore_errors=True)  # between the renames: it stays until `tmp` is in place
     os.replace(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)
 
