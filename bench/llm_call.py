@@ -17,7 +17,9 @@ MAX_TOKENS = 48
 
 def main() -> None:
     ours = load_model("smollm2-135m")
-    raw = ours.llama.__class__(str(ours.path), n_ctx=4096, n_threads=ours.llama.n_threads, verbose=False, seed=0)
+    # the same threads for generation and prompt reading on both sides (ladder sets both to LADDER_THREADS)
+    raw = ours.llama.__class__(str(ours.path), n_ctx=4096, n_threads=ours.llama.n_threads,
+                               n_threads_batch=ours.llama.n_threads_batch, verbose=False, seed=0)
     t = {"ladder": [0.0, 0], "raw": [0.0, 0]}
     for p in PROMPTS:
         msgs = [{"role": "user", "content": p}]
