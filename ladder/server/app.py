@@ -124,16 +124,31 @@ def _run_model(fn: Callable[[Any], Completion], arg: Any) -> Completion:
 
 
 def create_app(served: Served) -> Any:
-    from fastapi import APIRouter, Depends, FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException
+    from fastapi import APIRouter, Depends, FastAPI
 
+    from ladder.server.dashboard import add_dashboard
     from ladder.server.guard import BodyGuard
+    from ladder.server.search import add_search
 
     app = FastAPI(title="ladder", docs_url=None, redoc_url=None, openapi_url=None)
     runner = Runner(served)
     app.state.runner = runner
+    _add_error_handlers(app)
+    api = APIRouter(dependencies=[Depends(_authorizer(served))])
+    _add_program_routes(app, api, served, runner)
+    add_search(api, served, runner)
+    add_dashboard(app, api, served)
+    app.include_router(api)
+    app.add_middleware(BodyGuard, max_bytes=served.limits.max_body, read_timeout=served.limits.read_timeout)
+    return app
+
+
+def _add_error_handlers(app: Any) -> None:
+    """Every error answers in OpenAI's shape, {"error": {message, type, param, code}}."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
 
     @app.exception_handler(APIError)
     async def api_error(request: Request, e: APIError) -> JSONResponse:
@@ -153,6 +168,11 @@ def create_app(served: Served) -> Any:
         log.exception("unhandled error on %s", request.url.path)
         return JSONResponse(error_body(500, f"internal error ({type(e).__name__}: {e}); see the server log"), 500)
 
+
+def _authorizer(served: Served) -> Any:
+    """The dependency that checks the Bearer API key (when the server has one)."""
+    from fastapi import Request
+
     async def authorize(request: Request) -> None:
         key = served.api_key
         if not key:
@@ -162,6 +182,13 @@ def create_app(served: Served) -> Any:
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
             raise APIError(401, "missing or wrong API key; send 'Authorization: Bearer <key>'", None, "invalid_api_key")
 
+    return authorize
+
+
+def _add_program_routes(app: Any, api: Any, served: Served, runner: Runner) -> None:
+    """/health (open), and behind the key /v1/models, /v1/chat/completions and /predict."""
+    from fastapi import Request
+
     @app.get("/health")
     async def health() -> dict[str, Any]:
         out: dict[str, Any] = {"status": "ok", "model_name": served.name}
@@ -170,8 +197,6 @@ def create_app(served: Served) -> Any:
         if served.index is not None:
             out["index"] = {"passages": len(served.index)}
         return out
-
-    api = APIRouter(dependencies=[Depends(authorize)])
 
     @api.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -199,15 +224,6 @@ def create_app(served: Served) -> Any:
             raise APIError(400, f'expected JSON {{"fields": {{{names}}}}}', "fields")
         out = await runner.answer(body["fields"], None)
         return {"output": out.text, "usage": out.usage.to_dict()}
-
-    from ladder.server.dashboard import add_dashboard
-    from ladder.server.search import add_search
-
-    add_search(api, served, runner)
-    add_dashboard(app, api, served)
-    app.include_router(api)
-    app.add_middleware(BodyGuard, max_bytes=served.limits.max_body, read_timeout=served.limits.read_timeout)
-    return app
 
 
 def _stream(runner: Runner, model: str, req: Any) -> Any:
