@@ -145,9 +145,16 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
         after_climb(result, report_path)
         exit_on_errors(result.rows, allow_errors)
         return
+    print_climb(result, task.target)
+    after_climb(result, report_path)
+    exit_on_errors(result.rows, allow_errors)
+
+
+def print_climb(result: Any, target: float | None) -> None:
+    """The table, what was skipped or not run, the verdict's headline and findings, the pretraining price."""
     from ladder.advisor import scale_note
 
-    print_rows(result.rows, task.target)
+    print_rows(result.rows, target)
     skipped: dict[tuple[str, str], list[str]] = {}
     for s in result.skipped:
         skipped.setdefault((s["rung"], s["why"]), []).append(s["model"])
@@ -164,8 +171,6 @@ def climb(task_file: str, model_list: str | None, rungs: str, all_rows: bool, li
         console().print(result.recommendation)
     if result.pretrain_at_scale:
         console().print(f"[dim]{scale_note(result.pretrain_at_scale)}[/dim]")
-    after_climb(result, report_path)
-    exit_on_errors(result.rows, allow_errors)
 
 
 def exit_on_errors(rows: list[Any], allowed: bool) -> None:
