@@ -210,37 +210,7 @@ def decide(rows: Sequence[Any], predictions: Sequence[Sequence[dict[str, Any]]],
         say.append(f"Use {label(rs[best])}: the cheapest row that meets the target {target} "
                    f"{_by(meets, rs[best], target)}. {_describe(rs[best], costs[best], v)}")
     else:
-        best, tied = top, None
-        for j in sorted((j for j in range(len(rs)) if cost(j) < cost(top)), key=cost):
-            t = pairs.test(j, top)
-            if t is not None and not t.significant:
-                tied = pairs.record(j, top, "cheaper row tied with the best-scoring one")
-                # with no target, a tie goes to the cheaper row; below the target nothing is to be used
-                # yet, so the best-scoring row stays the one to climb from and the tie is reported
-                best = j if target is None else top
-                break
-        lead = "Nothing reaches the target " + f"{target} {_by(meets, None, target)}. " if target is not None else ""
-        if target is not None:
-            v.headline = f"Nothing reaches the target {target}: climb further. The best so far: {label(rs[top])}."
-        else:
-            v.headline = (f"Use {label(rs[best])}, statistically tied with the best-scoring row and cheaper."
-                          if tied else f"Use {label(rs[best])}, the best-scoring row.")
-        if tied:
-            v.comparisons.append(tied)
-        if tied and target is None:
-            say.append(f"Use {label(rs[best])}: it is statistically tied with the best-scoring "
-                       f"{label(rs[top])} ({_diff_words(tied)}) and cheaper, so the cheaper one. "
-                       f"{_describe(rs[best], costs[best], v)}{tie_words(tied)}")
-        else:
-            say.append(f"{lead}The best-scoring row is {label(rs[top])}. {_describe(rs[top], costs[top], v)}")
-            if tied:
-                cheap = label(rs[tied["a_index"]])
-                say.append(f"At this n it is not shown to beat the cheaper {cheap} ({_diff_words(tied)})."
-                           f"{tie_words(tied)}")
-        if target is None:
-            say.append("No target was set; set `target` in the task (or --target) to get the cheapest row that is good enough.")
-        elif hint:
-            say.append(hint)
+        best = _nothing_meets(rs, costs, pairs, v, top, cost, target, meets, hint)
     v.best = best
     _compare_neighbours(rs, best, top, cost, pairs, v)
     _pareto_sentence(rs, v)
@@ -274,6 +244,45 @@ def _describe(row: dict[str, Any], cost: dict[str, Any], v: Verdict) -> str:
 def _diff_words(c: dict[str, Any]) -> str:
     return f"{c['b']} minus {c['a']}: {c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], " + (
         "p < 0.001" if c["p_value"] < 0.001 else f"p = {c['p_value']:.3f}") + f", {'McNemar' if c['method'] == 'mcnemar' else 'paired bootstrap'}"
+
+
+def _nothing_meets(rs: list[dict[str, Any]], costs: list[dict[str, Any]], pairs: "_Pairs", v: Verdict, top: int,
+                   cost: Any, target: float | None, meets: str, hint: str) -> int:
+    """No target, or no row meets it: name the best-scoring row (with no target, a cheaper row tied
+    with it instead) and report the tie; returns the row the verdict points at."""
+    say = v.sentences
+    best, tied = top, None
+    for j in sorted((j for j in range(len(rs)) if cost(j) < cost(top)), key=cost):
+        t = pairs.test(j, top)
+        if t is not None and not t.significant:
+            tied = pairs.record(j, top, "cheaper row tied with the best-scoring one")
+            # with no target, a tie goes to the cheaper row; below the target nothing is to be used
+            # yet, so the best-scoring row stays the one to climb from and the tie is reported
+            best = j if target is None else top
+            break
+    lead = "Nothing reaches the target " + f"{target} {_by(meets, None, target)}. " if target is not None else ""
+    if target is not None:
+        v.headline = f"Nothing reaches the target {target}: climb further. The best so far: {label(rs[top])}."
+    else:
+        v.headline = (f"Use {label(rs[best])}, statistically tied with the best-scoring row and cheaper."
+                      if tied else f"Use {label(rs[best])}, the best-scoring row.")
+    if tied:
+        v.comparisons.append(tied)
+    if tied and target is None:
+        say.append(f"Use {label(rs[best])}: it is statistically tied with the best-scoring "
+                   f"{label(rs[top])} ({_diff_words(tied)}) and cheaper, so the cheaper one. "
+                   f"{_describe(rs[best], costs[best], v)}{tie_words(tied)}")
+    else:
+        say.append(f"{lead}The best-scoring row is {label(rs[top])}. {_describe(rs[top], costs[top], v)}")
+        if tied:
+            cheap = label(rs[tied["a_index"]])
+            say.append(f"At this n it is not shown to beat the cheaper {cheap} ({_diff_words(tied)})."
+                       f"{tie_words(tied)}")
+    if target is None:
+        say.append("No target was set; set `target` in the task (or --target) to get the cheapest row that is good enough.")
+    elif hint:
+        say.append(hint)
+    return best
 
 
 def _compare_neighbours(rs: list[dict[str, Any]], best: int, top: int, cost: Any, pairs: _Pairs, v: Verdict) -> None:
