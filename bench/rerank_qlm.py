@@ -18,7 +18,6 @@ import json
 import os
 import random
 import time
-from pathlib import Path
 
 from common import DATA, need_data, write
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, write  # noqa: E402
+from common import write  # noqa: E402
 
 COUNTRIES = ["France", "Italy", "Spain", "Germany", "Japan", "Canada", "Brazil", "Egypt", "Kenya", "India",
              "China", "Peru", "Chile", "Norway", "Sweden", "Poland", "Greece", "Turkey", "Mexico", "Cuba",

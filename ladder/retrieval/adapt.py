@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

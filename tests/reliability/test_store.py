@@ -11,7 +11,7 @@ from ladder.errors import InputError, TaskError
 from ladder.evaluation import evaluate
 from ladder.models.base import Completion, Usage
 from ladder.store import Store, new_owner
-from ladder.task import Task, load_task
+from ladder.task import load_task
 from ladder.testing import DummyModel
 
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from ladder.server.app import Limits, Served, create_app
+from ladder.server.app import Served, create_app
 
 
 @pytest.fixture
