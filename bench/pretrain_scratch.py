@@ -25,7 +25,7 @@ def steps_per_second(model, stream, steps: int, batch: int, seq: int, forward) -
     import torch
     import torch.nn.functional as F
 
-    from ladder.train.pretrain import batch_at
+    from ladder.train.pretrain_data import batch_at
 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     times = []

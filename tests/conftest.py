@@ -70,6 +70,17 @@ def write_jsonl(path: Path, rows) -> Path:
     return path
 
 
+def write_label_task(folder: Path, train, test, *, name: str, instruction: str, target: float) -> Path:
+    """task.toml + train/test JSONL for a positive/negative task over a `text` field."""
+    write_jsonl(folder / "train.jsonl", train)
+    write_jsonl(folder / "test.jsonl", test)
+    (folder / "task.toml").write_text(
+        f'name = "{name}"\ninstruction = "{instruction}"\ninput = "{{text}}"\noutput = "label"\n'
+        f'labels = ["negative", "positive"]\nmetric = "accuracy"\ntarget = {target}\n'
+        'train = "train.jsonl"\ntest = "test.jsonl"\n', encoding="utf-8")
+    return folder / "task.toml"
+
+
 @pytest.fixture
 def sentiment_task(tmp_path):
     """A tiny labelled task written to disk: task.toml + train/test JSONL."""
@@ -78,12 +89,5 @@ def sentiment_task(tmp_path):
     neg = ["I hated this film", "What a terrible day", "Cold food and rude staff", "Dull, lifeless story",
            "A painful waste of time", "The worst purchase I made"]
     rows = [{"text": t, "label": "positive"} for t in pos] + [{"text": t, "label": "negative"} for t in neg]
-    train = rows[0:4] + rows[6:10]
-    test = rows[4:6] + rows[10:12]
-    write_jsonl(tmp_path / "train.jsonl", train)
-    write_jsonl(tmp_path / "test.jsonl", test)
-    (tmp_path / "task.toml").write_text(
-        'name = "sentiment"\ninstruction = "Classify the sentiment of the review."\ninput = "{text}"\n'
-        'output = "label"\nlabels = ["negative", "positive"]\nmetric = "accuracy"\ntarget = 0.75\n'
-        'train = "train.jsonl"\ntest = "test.jsonl"\n', encoding="utf-8")
-    return tmp_path / "task.toml"
+    return write_label_task(tmp_path, rows[0:4] + rows[6:10], rows[4:6] + rows[10:12], name="sentiment",
+                            instruction="Classify the sentiment of the review.", target=0.75)

@@ -15,7 +15,7 @@ from ladder.saved import load
 from ladder.store import Store
 from ladder.task import load_task
 from ladder.testing import DummyModel
-from tests.conftest import write_jsonl
+from tests.conftest import write_label_task
 
 POS = ["lovely", "wonderful", "great", "brilliant", "joyful"]
 NEG = ["awful", "terrible", "dull", "rude", "painful"]
@@ -30,15 +30,8 @@ def task_file(tmp_path):
     """40 test examples: enough for a paired test to see a model that is right only half the time."""
     rows = [{"text": f"a {w} thing, number {i}", "label": "positive"} for i in range(10) for w in POS[:3]] + \
            [{"text": f"a {w} thing, number {i}", "label": "negative"} for i in range(10) for w in NEG[:3]]
-    test = rows[0:20] + rows[30:50]
-    train = rows[20:30] + rows[50:60]
-    write_jsonl(tmp_path / "train.jsonl", train)
-    write_jsonl(tmp_path / "test.jsonl", test)
-    (tmp_path / "task.toml").write_text(
-        'name = "sent"\ninstruction = "Classify the sentiment."\ninput = "{text}"\noutput = "label"\n'
-        'labels = ["negative", "positive"]\nmetric = "accuracy"\ntarget = 0.8\n'
-        'train = "train.jsonl"\ntest = "test.jsonl"\n')
-    return tmp_path / "task.toml"
+    return write_label_task(tmp_path, rows[20:30] + rows[50:60], rows[0:20] + rows[30:50], name="sent",
+                            instruction="Classify the sentiment.", target=0.8)
 
 
 @pytest.fixture

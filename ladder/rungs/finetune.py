@@ -11,6 +11,7 @@ Options (all optional): any LoraConfig field, e.g. {"epochs": 2, "max_examples":
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -95,6 +96,7 @@ def evaluate_adapter(task: Task, spec: str, adapter_gguf: Any, *, limit: int | N
     return evaluate(program, task.test_sample(limit), task.metric, **task.scoring())
 
 
+@functools.cache  # one class per process: built from the training config on first use
 def options() -> type:
     """The LoRA config's fields (ladder.train.lora.LoraConfig) plus the shared `calibrate`."""
     from dataclasses import make_dataclass

@@ -22,6 +22,7 @@ finetune rung (e.g. {"epochs": 1, "max_steps": 100}); a plain `max_minutes` (the
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -162,6 +163,7 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
     return program
 
 
+@functools.cache  # one class per process: built from the training config on first use
 def options() -> type:
     """The finetune rung's options, plus PretrainConfig's fields prefixed `pretrain_`."""
     from dataclasses import make_dataclass

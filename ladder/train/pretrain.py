@@ -37,9 +37,9 @@ from ladder.manifest import atomic_file
 from ladder.train import checkpoint, memory
 from ladder.train.perplexity import perplexity, perplexity_interval, window_nll
 from ladder.train.plan import parse_count, run_cost
-from ladder.train.pretrain_data import encode_docs, load_texts, split_heldout
+from ladder.train.pretrain_data import batch_at, bos_token, encode_docs, load_texts, split_heldout
 
-__all__ = ["PretrainConfig", "PretrainLoop", "PretrainResult", "batch_at", "bos_token", "lr_at", "perplexity",
+__all__ = ["PretrainConfig", "PretrainLoop", "PretrainResult", "lr_at", "perplexity",
            "perplexity_interval", "pretrain", "window_nll"]
 
 RESULT_VERSION = 1
@@ -134,19 +134,6 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
         return peak * (step + 1) / (warmup + 1)
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
     return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-def batch_at(stream, step: int, batch: int, seq: int, seed: int, bos: int | None = None):
-    """Windows for `step`: (x, y) each (batch, seq); y is x shifted by one token. Same step -> same batch."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
-    starts = torch.randint(0, len(stream) - seq - 1 + 1, (batch,), generator=g)
-    rows = torch.stack([stream[s: s + seq + 1] for s in starts.tolist()])  # (B, T+1)
-    x, y = rows[:, :-1].clone(), rows[:, 1:]
-    if bos is not None:  # models served with a BOS first (Gemma) misbehave on windows that start without one
-        x[:, 0] = bos
-    return x, y
 
 
 def _fingerprint(corpus: str, cfg: PretrainConfig) -> str:
@@ -389,13 +376,6 @@ def _save_model(net: _Net, cfg: PretrainConfig, out: Path) -> tuple[Path, Path]:
         if cfg.export:
             export_gguf(model_dir, gguf_path, outtype=cfg.gguf_type)
     return model_dir, gguf_path
-
-
-def bos_token(hf_tokenizer) -> int | None:
-    """The BOS id when the tokenizer puts one before every text (Gemma, Llama), else None (SmolLM2, Qwen)."""
-    bos = hf_tokenizer.bos_token_id
-    ids = hf_tokenizer("a", add_special_tokens=True)["input_ids"]
-    return bos if bos is not None and ids and ids[0] == bos else None
 
 
 def _hf_param_count(hc: Any) -> int:

@@ -1,4 +1,4 @@
-"""Text for pretraining: read a corpus, hold documents out, tokenize.
+"""Text for pretraining: read a corpus, hold documents out, tokenize, cut training windows.
 
 Corpus specs: a JSONL file of {"text"} or {"title", "text"} rows; a folder built
 by `ladder index` (its passages, regrouped per document); or anything
@@ -97,3 +97,23 @@ def encode_docs(hf_tokenizer, texts: list[str]) -> list[list[int]]:
     ids = hf_tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]
     eos = hf_tokenizer.eos_token_id
     return [list(x) + ([eos] if eos is not None and (not x or x[-1] != eos) else []) for x in ids]
+
+
+def batch_at(stream, step: int, batch: int, seq: int, seed: int, bos: int | None = None):
+    """Windows for `step`: (x, y) each (batch, seq); y is x shifted by one token. Same step -> same batch."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    starts = torch.randint(0, len(stream) - seq - 1 + 1, (batch,), generator=g)
+    rows = torch.stack([stream[s: s + seq + 1] for s in starts.tolist()])  # (B, T+1)
+    x, y = rows[:, :-1].clone(), rows[:, 1:]
+    if bos is not None:  # models served with a BOS first (Gemma) misbehave on windows that start without one
+        x[:, 0] = bos
+    return x, y
+
+
+def bos_token(hf_tokenizer) -> int | None:
+    """The BOS id when the tokenizer puts one before every text (Gemma, Llama), else None (SmolLM2, Qwen)."""
+    bos = hf_tokenizer.bos_token_id
+    ids = hf_tokenizer("a", add_special_tokens=True)["input_ids"]
+    return bos if bos is not None and ids and ids[0] == bos else None

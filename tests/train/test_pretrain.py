@@ -149,7 +149,7 @@ def test_divergence_is_reported_not_trained_through(corpus, tmp_path):
 
 
 def test_windows_start_with_bos_only_for_models_that_use_one():
-    from ladder.train.pretrain import batch_at, bos_token
+    from ladder.train.pretrain_data import batch_at, bos_token
 
     class Tok:
         def __init__(self, adds):
