@@ -232,10 +232,13 @@ class CachedModel(WrappedModel):
         self.store = store
 
     def complete(self, messages: list[Message], **params: Any) -> Completion:
+        on_text = params.pop("on_text", None)  # how the answer is delivered is not part of the call's identity
         key = digest(self.fingerprint, messages, params)
         hit = self.store.get_call(key)
         if hit is not None:
+            if on_text is not None:
+                on_text(hit.text)
             return hit
-        out = self.inner.complete(messages, **params)
+        out = self.inner.complete(messages, **params, **({"on_text": on_text} if on_text else {}))
         self.store.put_call(key, self.name, out)
         return out

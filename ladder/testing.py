@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import re
 import subprocess
 from collections import deque
 from pathlib import Path
@@ -16,13 +17,15 @@ class DummyModel(Model):
     """Answers from a queue (or a function of the messages); records every call.
 
     With choices it picks the queued answer if it is a choice, else the first
-    choice, like a backend that scores candidates.
+    choice, like a backend that scores candidates. With `streams=True` a free-text
+    answer also goes to `on_text` word by word, like a streaming backend.
     """
 
     def __init__(self, answers: list[str] | None = None, name: str = "dummy", default: str = "",
-                 respond=None, scores_choices: bool = True, local: bool = True, params: int = 1):
+                 respond=None, scores_choices: bool = True, local: bool = True, params: int = 1,
+                 streams: bool = False):
         self.name, self.default, self.respond = name, default, respond
-        self.scores_choices, self.local, self.params = scores_choices, local, params
+        self.scores_choices, self.local, self.params, self.streams = scores_choices, local, params, streams
         self.queue: deque[str] = deque(answers or [])
         self.calls: list[dict] = []
 
@@ -34,14 +37,16 @@ class DummyModel(Model):
         return f"dummy:{self.name}"
 
     def complete(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0,
-                 stop: list[str] | None = None, choices: list[str] | None = None) -> Completion:
-        self.calls.append({"messages": messages, "choices": choices, "max_tokens": max_tokens})
+                 stop: list[str] | None = None, choices: list[str] | None = None, on_text=None) -> Completion:
+        self.calls.append({"messages": messages, "choices": choices, "max_tokens": max_tokens, "streamed": bool(on_text)})
         text = self.respond(messages) if self.respond else (self.queue.popleft() if self.queue else self.default)
         n_in = sum(len(m["content"].split()) for m in messages)
         usage = Usage(n_in, max(1, len(text.split())), 0.001, 0.001)
         if choices:
             pick = text if text in choices else choices[0]
             return Completion(pick, usage, {c: (0.0 if c == pick else -5.0) for c in choices})
+        for piece in re.findall(r"\s*\S+|\s+$", text) if on_text else []:
+            on_text(piece)
         return Completion(text, usage)
 
 

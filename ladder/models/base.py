@@ -8,12 +8,16 @@ declared as class attributes, so callers ask instead of guessing:
   log-probabilities in `Completion.choice_logprobs`.
 - `local`: runs in this process (priced per CPU-hour) rather than over HTTP
   (priced per token, and worth keeping several requests in flight).
+- `streams`: free-text calls accept `on_text=`, a function the backend calls
+  with each new piece of the answer as it is generated (the pieces join to the
+  answer before `complete()` strips it). Callers pass `on_text` only to a
+  backend that declares it, so a plugin backend never has to take it.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ladder.errors import LadderError
 
@@ -79,6 +83,7 @@ class Model:
     name: str = "model"
     scores_choices: bool = False
     local: bool = True
+    streams: bool = False
     # Rough size used to order models in a climb (small first). 0 = unknown.
     params: int = 0
 
@@ -95,6 +100,7 @@ class Model:
         temperature: float = 0.0,
         stop: list[str] | None = None,
         choices: list[str] | None = None,
+        on_text: Callable[[str], None] | None = None,  # only when `streams`; see the module docstring
     ) -> Completion:
         raise NotImplementedError
 
@@ -142,6 +148,7 @@ class WrappedModel(Model):
     def __init__(self, inner: Model):
         self.inner = inner
         self.name, self.scores_choices, self.local, self.params = inner.name, inner.scores_choices, inner.local, inner.params
+        self.streams = inner.streams
 
     @property
     def fingerprint(self) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from ladder.models.base import Completion, Message, Model, ModelError, PromptToo
 class LlamaCppModel(Model):
     scores_choices = True
     local = True
+    streams = True
 
     def __init__(self, path: str | Path, name: str | None = None, lora_path: str | Path | None = None,
                  n_ctx: int = 4096, n_threads: int | None = None, sha256: str | None = None, params: int = 0):
@@ -92,7 +93,8 @@ class LlamaCppModel(Model):
 
     # -- the contract ---------------------------------------------------
     def complete(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0,
-                 stop: list[str] | None = None, choices: list[str] | None = None) -> Completion:
+                 stop: list[str] | None = None, choices: list[str] | None = None,
+                 on_text: Callable[[str], None] | None = None) -> Completion:
         prompt, template_stop = self.render(messages)
         toks = self.tokens(prompt)
         n_ctx = self.llama.n_ctx()
@@ -102,12 +104,24 @@ class LlamaCppModel(Model):
             if choices:
                 text, logprobs, n_out = self._choose(toks, choices)
             else:
-                out: Any = self.llama.create_completion(
-                    toks, max_tokens=min(max_tokens, n_ctx - len(toks)), temperature=temperature,
-                    top_k=1 if temperature == 0 else 40, stop=(stop or []) + template_stop, seed=0,
-                )
-                text, logprobs, n_out = out["choices"][0]["text"], None, out["usage"]["completion_tokens"]
+                params = {"max_tokens": min(max_tokens, n_ctx - len(toks)), "temperature": temperature,
+                          "top_k": 1 if temperature == 0 else 40, "stop": (stop or []) + template_stop, "seed": 0}
+                (text, n_out), logprobs = self._generate(toks, params, on_text), None
         return Completion(text.strip() if choices is None else text, t.usage(len(toks), n_out), logprobs)
+
+    def _generate(self, toks: list[int], params: dict[str, Any], on_text: Callable[[str], None] | None) -> tuple[str, int]:
+        """(answer, tokens generated); with `on_text`, the answer is streamed to it piece by piece."""
+        if on_text is None:
+            out: Any = self.llama.create_completion(toks, **params)
+            return out["choices"][0]["text"], out["usage"]["completion_tokens"]
+        pieces = []
+        for part in self.llama.create_completion(toks, stream=True, **params):
+            piece = part["choices"][0]["text"]
+            if piece:
+                pieces.append(piece)
+                on_text(piece)
+        text = "".join(pieces)  # a stream reports no usage: count the answer's tokens
+        return text, len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     # -- scoring candidates --------------------------------------------
     def _eval_to(self, toks: list[int]) -> np.ndarray:

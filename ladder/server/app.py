@@ -15,6 +15,7 @@ import copy
 import hmac
 import json
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from typing import Any, Callable
 
 from ladder.errors import LadderError
 from ladder.models.base import Completion, Model, ModelError, PromptTooLong, WrappedModel
-from ladder.server.chat import completion_body, new_id, parse_chat, parse_json, stream_events, chunk
+from ladder.server.chat import TrimmedStream, chunk, completion_body, new_id, parse_chat, parse_json, stream_events
 from ladder.server.errors import APIError, error_body
 
 log = logging.getLogger("ladder.server")
@@ -50,17 +51,24 @@ class Served:
     limits: Limits = field(default_factory=Limits)
 
 
-class Capped(WrappedModel):
-    """A model whose free-text answers stop after `cap` new tokens (a request's max_tokens)."""
+class PerRequest(WrappedModel):
+    """The program's model for one request: free-text answers capped at `cap` new tokens (the request's
+    max_tokens) and, when the backend streams, delivered piece by piece to `on_text`."""
 
-    def __init__(self, inner: Model, cap: int):
+    def __init__(self, inner: Model, cap: int | None, on_text: Callable[[str], None] | None):
         super().__init__(inner)
-        self.cap = cap
+        self.cap, self.on_text = cap, on_text
 
     def complete(self, messages: Any, **kw: Any) -> Completion:
-        if "max_tokens" in kw:
+        if self.cap and "max_tokens" in kw:
             kw["max_tokens"] = min(kw["max_tokens"], self.cap)
+        if self.on_text is not None and self.inner.streams and not kw.get("choices"):
+            kw["on_text"] = self.on_text
         return self.inner.complete(messages, **kw)
+
+
+class ClientGone(Exception):
+    """A streaming client disconnected: raised inside the model's stream to stop generating."""
 
 
 class Runner:
@@ -83,12 +91,16 @@ class Runner:
         async with self.lock:  # one local model call at a time, always on the same worker thread
             return await asyncio.get_running_loop().run_in_executor(self.worker, fn)
 
-    async def answer(self, fields: dict[str, Any], max_tokens: int | None) -> Completion:
+    async def answer(self, fields: dict[str, Any], max_tokens: int | None,
+                     on_text: Callable[[str], None] | None = None) -> Completion:
+        """The program's answer; `on_text` receives a free-text answer as it is generated (never a label,
+        which the program picks or maps after the model answers)."""
         example = self.example(fields)
         base = program = self.served.program.program
-        if max_tokens:  # a per-request copy, so concurrent requests never see each other's cap
+        on_text = None if base.task.labels else on_text
+        if max_tokens or on_text:  # a per-request copy, so concurrent requests never see each other's settings
             program = copy.copy(base)
-            program.model = Capped(base.model, max_tokens)
+            program.model = PerRequest(base.model, max_tokens, on_text)
         out = await self.call(lambda: _run_model(program, example), self._is_local(base.model))
         if base._prior is None and program._prior is not None:  # a label prior measured on the copy is kept
             base._prior = program._prior
@@ -227,20 +239,38 @@ def _add_program_routes(app: Any, api: Any, served: Served, runner: Runner) -> N
 
 
 def _stream(runner: Runner, model: str, req: Any) -> Any:
-    """SSE in the OpenAI chunk format: the role chunk at once, then the answer when it is computed."""
+    """SSE in the OpenAI chunk format: the role chunk at once, then the answer as the model writes it.
+
+    The model runs in the worker thread and hands each piece to the event loop; a client that goes
+    away stops the generation at its next token (the worker is not kept busy for nobody)."""
     from fastapi.responses import StreamingResponse
 
     cid = new_id()
 
     async def events():
         yield chunk(cid, model, {"role": "assistant", "content": ""})
+        loop, pieces, gone = asyncio.get_running_loop(), asyncio.Queue(), threading.Event()
+
+        def on_text(piece: str) -> None:
+            if gone.is_set():
+                raise ClientGone()
+            loop.call_soon_threadsafe(pieces.put_nowait, piece)
+
+        job = asyncio.ensure_future(runner.answer(req.fields, req.max_tokens, on_text))
+        job.add_done_callback(lambda j: (pieces.put_nowait(None), j.cancelled() or j.exception()))
+        trim = TrimmedStream()
         try:
-            out = await runner.answer(req.fields, req.max_tokens)
+            while (piece := await pieces.get()) is not None:
+                if text := trim.push(piece):
+                    yield chunk(cid, model, {"content": text})
+            out = job.result()
         except APIError as e:
             yield f"data: {json.dumps(e.body())}\n\n"
             yield "data: [DONE]\n\n"
             return
-        for event in stream_events(cid, model, out, req.include_usage):
+        finally:
+            gone.set()
+        for event in stream_events(cid, model, out, req.include_usage, trim.rest(out.text)):
             yield event
 
     return StreamingResponse(events(), media_type="text/event-stream",

@@ -6,7 +6,8 @@ For a task with several input fields the content must be a JSON object with
 each field, e.g. `{"question": "...", "context": "..."}`. Earlier messages,
 `system` prompts, `temperature` and `stop` are not used: the program applies
 its own saved prompt, demos, retrieval and adapter, greedily, exactly as it was
-evaluated. `max_tokens` (or `max_completion_tokens`) lowers the program's own
+evaluated. With `stream: true` a free-text answer arrives token by token when
+the backend streams (the bundled llama.cpp one does); a label arrives whole. `max_tokens` (or `max_completion_tokens`) lowers the program's own
 answer budget and may not exceed the server's limit; `n` must be 1.
 """
 from __future__ import annotations
@@ -128,9 +129,39 @@ def chunk(cid: str, model: str, delta: dict[str, Any], finish: str | None = None
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-def stream_events(cid: str, model: str, out: Completion, include_usage: bool) -> Iterator[str]:
-    """The SSE events after the opening role chunk: the answer, the finish reason, usage if asked, [DONE]."""
-    yield chunk(cid, model, {"content": out.text})
+class TrimmedStream:
+    """Streams pieces of an answer whose final text is stripped: leading whitespace is dropped and
+    trailing whitespace held back until more text follows, so the pieces sent join to the final text.
+
+    >>> t = TrimmedStream()
+    >>> [t.push(p) for p in [" ", " The", " answer", " ", "is 42", ". "]]
+    ['', 'The', ' answer', '', ' is 42', '.']
+    >>> t.rest("The answer is 42.")
+    ''
+    """
+
+    def __init__(self) -> None:
+        self.sent, self.held = "", ""
+
+    def push(self, piece: str) -> str:
+        text = self.held + piece
+        if not self.sent:
+            text = text.lstrip()
+        body = text.rstrip()
+        self.held = text[len(body):]
+        self.sent += body
+        return body
+
+    def rest(self, final: str) -> str:
+        """What is still to send so the client has `final` (the whole answer when nothing was streamed)."""
+        return final[len(self.sent):] if final.startswith(self.sent) else ""
+
+
+def stream_events(cid: str, model: str, out: Completion, include_usage: bool, rest: str) -> Iterator[str]:
+    """The SSE events that end a stream: the answer's `rest` (what was not streamed yet), the finish
+    reason, usage if asked, [DONE]."""
+    if rest:
+        yield chunk(cid, model, {"content": rest})
     yield chunk(cid, model, {}, "stop")
     if include_usage:
         yield chunk(cid, model, {}, usage=usage_dict(out))

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from ladder.server.app import Served, create_app
+from ladder.testing import DummyModel
 
 
 @pytest.fixture
@@ -175,3 +176,86 @@ def test_model_errors_are_json_not_dropped_connections(sentiment_task, tmp_path)
     assert codes[0].json()["error"]["code"] == "context_length_exceeded"
     assert "backend down" in codes[1].json()["error"]["message"]
     assert "RuntimeError" in codes[2].json()["error"]["message"]
+
+
+def free_text_client(sentiment_task, tmp_path, model, name="free"):
+    from fastapi.testclient import TestClient
+
+    from ladder.rungs import get_rung
+    from ladder.saved import load, save_program
+    from ladder.task import load_task
+
+    task = load_task(sentiment_task)
+    task.labels = None  # free text
+    folder = save_program(get_rung("zero-shot")(task, model, {}), tmp_path / name)
+    return TestClient(create_app(Served(program=load(folder, model=model), name=name)))
+
+
+def stream_text(client, name, content):
+    with client.stream("POST", "/v1/chat/completions", json={
+            "model": name, "stream": True, "messages": [{"role": "user", "content": content}]}) as r:
+        chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    return [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]][1:]
+
+
+def test_free_text_streams_piece_by_piece_and_joins_to_the_whole_answer(sentiment_task, tmp_path):
+    from ladder.testing import DummyModel
+
+    answer = "Rome is the capital of Italy, on the Tiber."
+    model = DummyModel(default=answer, streams=True)
+    client = free_text_client(sentiment_task, tmp_path, model)
+    pieces = [p for p in stream_text(client, "free", "capital of Italy?") if p]
+    assert model.calls[-1]["streamed"] and len(pieces) == len(answer.split())  # one chunk per word, as generated
+    whole = chat(client, "capital of Italy?", model="free").json()["choices"][0]["message"]["content"]
+    assert "".join(pieces) == whole == answer and not model.calls[-1]["streamed"]
+
+
+def test_a_label_is_never_streamed_raw(sentiment_task, tmp_path):
+    """A label task maps the model's free text onto a label after it answers: the stream sends the label."""
+    from fastapi.testclient import TestClient
+
+    from ladder.rungs import get_rung
+    from ladder.saved import load, save_program
+    from ladder.task import load_task
+
+    model = DummyModel(default="I think it is positive", streams=True, scores_choices=False)
+    folder = save_program(get_rung("zero-shot")(load_task(sentiment_task), model, {}), tmp_path / "lab")
+    client = TestClient(create_app(Served(program=load(folder, model=model), name="lab")))
+    assert [p for p in stream_text(client, "lab", "fine") if p] == ["positive"] and not model.calls[-1]["streamed"]
+
+
+def test_a_client_that_leaves_stops_the_generation(sentiment_task, tmp_path, live):
+    """The worker is freed at the model's next token once the client has gone, not at the end of the answer."""
+    import threading
+    import time
+
+    import httpx
+
+    from ladder.models.base import Completion, Model
+    from ladder.rungs import get_rung
+    from ladder.saved import load, save_program
+    from ladder.task import load_task
+
+    class Slow(Model):
+        streams, sent, finished = True, 0, threading.Event()
+
+        def complete(self, messages, *, on_text=None, **kw):
+            try:
+                for _ in range(400):
+                    time.sleep(0.01)
+                    on_text and on_text(" word")
+                    self.sent += 1
+            finally:
+                self.finished.set()
+            return Completion("word " * 400)
+
+    task = load_task(sentiment_task)
+    task.labels = None
+    model = Slow()
+    folder = save_program(get_rung("zero-shot")(task, model, {}), tmp_path / "slow")
+    url = live(Served(program=load(folder, model=model), name="slow"))
+    with httpx.stream("POST", url + "/v1/chat/completions", timeout=10, json={
+            "model": "slow", "stream": True, "messages": [{"role": "user", "content": "go"}]}) as r:
+        lines = r.iter_lines()
+        assert [next(lines) for _ in range(6)][-2].startswith("data: ")  # role chunk, then streamed words
+    assert model.finished.wait(10) and model.sent < 400

@@ -84,6 +84,32 @@ def test_openai_client_streams(server):
     assert "".join(parts) == whole
 
 
+def test_free_text_streams_token_by_token(smol_program, tmp_path):
+    """A free-text program on SmolLM2: the stream arrives in many chunks and joins to the non-streamed answer."""
+    from openai import OpenAI
+
+    from ladder.models import load_model
+    from ladder.rungs import get_rung
+    from ladder.saved import save_program
+    from ladder.task import Task
+
+    rows = [{"q": "What is the capital of France?", "a": "Paris"}]
+    task = Task("qa", "Answer the question in one sentence.", "{q}", "a", train=rows, test=rows)
+    folder = save_program(get_rung("zero-shot")(task, load_model("smollm2-135m"), {}), tmp_path / "qa")
+    proc, url = start([str(folder)])
+    try:
+        client = OpenAI(base_url=url + "/v1", api_key="unused")
+        msgs = [{"role": "user", "content": "Where is the Eiffel Tower?"}]
+        whole = client.chat.completions.create(model="qa", messages=msgs, max_tokens=40).choices[0].message.content
+        stream = client.chat.completions.create(model="qa", messages=msgs, max_tokens=40, stream=True)
+        parts = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert len(whole.split()) >= 3 and len(parts) >= 3
+    assert "".join(parts) == whole
+
+
 def test_wrong_or_missing_key_is_refused(server):
     import openai
     from openai import OpenAI
