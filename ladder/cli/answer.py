@@ -6,7 +6,7 @@ import json
 import click
 
 from ladder.answer import PROMPTS
-from ladder.cli.common import at_least, console, no_verify_option, timeout_option
+from ladder.cli.common import at_least, open_searcher, console, no_verify_option, timeout_option
 from ladder.errors import LadderError
 
 
@@ -43,7 +43,7 @@ def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, m
     """
     from ladder.answer import ask as ask_fn, format_answer
     from ladder.models import load_model
-    from ladder.retrieval.index import METHODS, open_index
+    from ladder.retrieval.index import METHODS
 
     if method not in METHODS:
         raise LadderError(f"unknown method '{method}'; choose one of: {', '.join(METHODS)}")
@@ -51,17 +51,7 @@ def ask(index_spec: str, question: str, model_spec: str, base_url: str | None, m
         raise LadderError("empty question; ask something")
     if k < 1 or candidates < 1:
         raise LadderError("-k and --candidates must be at least 1")
-    index = open_index(index_spec, progress=not as_json)
-    reranker = None
-    if rerank_spec:
-        from ladder.retrieval.rerank import load_reranker
-
-        reranker = load_reranker(rerank_spec)
-    if adapted:
-        from ladder.retrieval.adapt import load_adapted
-
-        a = load_adapted(index.path, index)
-        index, reranker = a.index, reranker or a.reranker
+    index, reranker = open_searcher(index_spec, rerank_spec, adapted, progress=not as_json)
     model = load_model(model_spec, base_url=base_url)
     ans = ask_fn(index, question, model, k=k, method=method, reranker=reranker, candidates=candidates,
                  min_score=min_score, prompt=prompt)

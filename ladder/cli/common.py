@@ -74,7 +74,8 @@ def rung_options(f: Callable) -> Callable:
     f = click.option("--passages", type=int, default=None, callback=at_least(1),
                      help="rag rung: passages per prompt (default 3).")(f)
     f = click.option("--rerank", default=None,
-                     help="rag rung: rerank retrieved passages (cross-encoder[:DIR], pointwise:MODEL, listwise:MODEL).")(f)
+                     help="rag rung (and serve --index): rerank retrieved passages (cross-encoder[:DIR], pointwise:MODEL, "
+                          "listwise:MODEL, qlm:MODEL).")(f)
     f = click.option("--retriever", type=click.Choice(["hybrid", "bm25", "dense"]), default=None,
                      help="rag rung: how passages are retrieved (default hybrid).")(f)
     f = click.option("--train-minutes", type=float, default=None, callback=at_least(0, above=True),
@@ -203,3 +204,22 @@ def progress_bar(quiet: bool = False) -> Iterator[Callable[[str, str, int], Call
 
     with prog:
         yield start
+
+
+def open_searcher(index_spec: str, rerank_spec: str | None, adapted: bool, progress: bool = True) -> tuple[Any, Any]:
+    """The index to search (the adapted one with `adapted`) and its reranker: `rerank_spec`, else the
+    adapted cross-encoder, else None."""
+    from ladder.retrieval.index import open_index
+
+    reranker = None
+    if rerank_spec:  # first: a bad spec is refused before a large index loads
+        from ladder.retrieval.rerank import load_reranker
+
+        reranker = load_reranker(rerank_spec)
+    index = open_index(index_spec, progress=progress)
+    if adapted:
+        from ladder.retrieval.adapt import load_adapted
+
+        a = load_adapted(index.path, index)
+        index, reranker = a.index, reranker or a.reranker
+    return index, reranker

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ladder.cli.common import rung_options, rung_settings
+from ladder.cli.common import open_searcher, rung_options, rung_settings
 
 
 @click.command()
@@ -18,6 +18,7 @@ from ladder.cli.common import rung_options, rung_settings
 @click.option("--port", default=8321, show_default=True)
 @click.option("--api-key", default=None, help="Require 'Authorization: Bearer KEY' (else LADDER_API_KEY).")
 @click.option("--name", default=None, help="Model id clients send (default: the program folder's name).")
+@click.option("--adapted", is_flag=True, help="With --index: use the embedder and cross-encoder 'ladder adapt' trained for it.")
 @click.option("--ask-model", default="smollm2-135m", show_default=True, help="Model that writes /v1/ask answers.")
 @click.option("--max-body", default=1 << 20, show_default=True, help="Largest request body in bytes (413 above).")
 @click.option("--max-tokens", "max_tokens", default=512, show_default=True, help="Largest max_tokens a request may ask.")
@@ -28,7 +29,7 @@ from ladder.cli.common import rung_options, rung_settings
 @click.option("--base-url", default=None, help="For openai/<model>: the server's base URL.")
 @rung_options
 def serve(path: str | None, index_dir: str | None, runs_dir: str, host: str, port: int, api_key: str | None,
-          name: str | None, ask_model: str, max_body: int, max_tokens: int, read_timeout: float, no_verify: bool,
+          name: str | None, adapted: bool, ask_model: str, max_body: int, max_tokens: int, read_timeout: float, no_verify: bool,
           rung: str, model_spec: str, base_url: str | None, **rung_kw: Any) -> None:
     """Serve a saved program behind an OpenAI-compatible API, an index for search and ask, and a dashboard.
 
@@ -40,6 +41,7 @@ def serve(path: str | None, index_dir: str | None, runs_dir: str, host: str, por
     Examples:
       ladder serve runs/<id>/best --port 8000 --api-key $KEY
       ladder serve --index idx/ --port 8000                 # search + ask + dashboard
+      ladder serve --index idx/ --rerank cross-encoder      # ... with reranked results
       ladder serve task.toml --rung few-shot --model qwen2.5-coder-0.5b
       curl -s localhost:8321/v1/chat/completions -d '{"model": "best", "messages": [{"role": "user", "content": "..."}]}'
     """
@@ -57,15 +59,19 @@ def serve(path: str | None, index_dir: str | None, runs_dir: str, host: str, por
         raise LadderError(f"--read-timeout must be more than 0 seconds, not {read_timeout}")
     if path is None and index_dir is None:
         raise LadderError("give a saved program folder (PATH), --index DIR, or both; see 'ladder serve --help'")
+    if adapted and index_dir is None:
+        raise LadderError("--adapted applies to an index's search and ask; add --index DIR")
+    # --rerank reranks the index's results, and the rag rung's when a task.toml is compiled with it
+    rerank_spec = rung_kw["rerank"] if index_dir else None
+    if index_dir and rung != "rag":
+        rung_kw["rerank"] = None
     served = Served(name=name or "program", runs_dir=Path(runs_dir), api_key=key,
                     limits=Limits(max_body=max_body, read_timeout=read_timeout, max_tokens=max_tokens))
     if path is not None:
         served.program, default_name = _program(Path(path), no_verify, rung, model_spec, base_url, rung_kw)
         served.name = name or default_name
-    if index_dir is not None:
-        from ladder.retrieval.index import open_index
-
-        served.index = open_index(index_dir)
+    if index_dir is not None:  # loaded before the server starts: a bad spec is an error here, not on a request
+        served.index, served.reranker = open_searcher(index_dir, rerank_spec, adapted)
         served.ask_model = lambda: _load(ask_model, base_url)
     run_server(served, host, port)
 
@@ -83,6 +89,11 @@ def _program(path: Path, no_verify: bool, rung: str, model_spec: str, base_url: 
     from ladder.saved import load, wrap
 
     if path.is_dir():
+        given = [k for k, v in rung_kw.items() if v not in (None, ())]
+        if given:
+            flag = "--option" if given[0] == "extra" else "--" + given[0].replace("_", "-")
+            raise LadderError(f"{flag}: rung options shape a task.toml compiled now; the saved program {path} "
+                              "keeps its own (to rerank an index's results, add --index DIR)")
         folder = _program_folder(path)
         name = path.resolve().name if folder == path else folder.resolve().parent.name if folder.name == "program" else "best"
         return load(folder, verify=not no_verify, base_url=base_url), name

@@ -40,11 +40,13 @@ class Limits:
 @dataclass
 class Served:
     """What one server answers for. `program` is a ladder.saved.SavedProgram; `index` an opened index;
-    `ask_model` returns the Model /v1/ask generates with (called once, on first use)."""
+    `reranker` (optional) reranks its search and ask results; `ask_model` returns the Model /v1/ask
+    generates with (called once, on first use)."""
 
     program: Any = None
     name: str = "program"
     index: Any = None
+    reranker: Any = None
     ask_model: Callable[[], Model] | None = None
     runs_dir: Path | None = None
     api_key: str | None = None

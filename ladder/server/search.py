@@ -1,10 +1,15 @@
 """/v1/search and /v1/ask over one index (ladder.retrieval.index, ladder.answer).
 
-    POST /v1/search {"query": "...", "k": 5, "method": "hybrid"}
-      -> {"object": "list", "query", "method", "data": [{"n", "doc_id", "title", "score", "text"}]}
-    POST /v1/ask {"question": "...", "k": 5, "method": "hybrid"}
-      -> ladder.answer.Answer.to_dict(): answer with [n] citations, cited, sources, usage
+    POST /v1/search {"query": "...", "k": 5, "method": "hybrid", "rerank": true, "candidates": 20}
+      -> {"object": "list", "query", "method", "reranker", "data": [{"n", "doc_id", "title", "score", "text"}]}
+    POST /v1/ask {"question": "...", "k": 5, "method": "hybrid", "rerank": true, "candidates": 20}
+      -> ladder.answer.Answer.to_dict(): answer with [n] citations, cited, sources, usage; and "reranker"
+
+A server started with `--rerank SPEC` (or `--adapted`) reranks the first `candidates` passages
+with that one reranker unless a request says `"rerank": false`; clients choose whether, never
+which (a request cannot make the server load a model).
 """
+from dataclasses import dataclass
 
 from typing import Any
 
@@ -14,10 +19,27 @@ from ladder.server.errors import APIError
 
 MAX_K = 50
 MAX_QUERY_CHARS = 2000
+MAX_CANDIDATES = 100
 
 
-def search_args(body: dict[str, Any], text_key: str) -> tuple[str, int, str]:
-    """(text, k, method) from a request body, or a 400 naming the field."""
+@dataclass
+class SearchArgs:
+    text: str
+    k: int
+    method: str
+    reranker: Any  # the server's reranker when this request uses it, else None
+    candidates: int
+
+
+def _count(body: dict[str, Any], key: str, default: int, high: int) -> int:
+    value = body.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
+        raise APIError(400, f"'{key}' must be a whole number from 1 to {high}", key)
+    return value
+
+
+def search_args(body: dict[str, Any], text_key: str, reranker: Any = None) -> SearchArgs:
+    """What a search or ask request asks for, or a 400 naming the field."""
     from ladder.retrieval.index import METHODS
 
     text = body.get(text_key)
@@ -25,13 +47,17 @@ def search_args(body: dict[str, Any], text_key: str) -> tuple[str, int, str]:
         raise APIError(400, f"'{text_key}' must be non-empty text", text_key)
     if len(text) > MAX_QUERY_CHARS:
         raise APIError(400, f"'{text_key}' is over {MAX_QUERY_CHARS} characters", text_key)
-    k = body.get("k", 5)
-    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
-        raise APIError(400, f"'k' must be a whole number from 1 to {MAX_K}", "k")
+    k = _count(body, "k", 5, MAX_K)
     method = body.get("method", "hybrid")
     if method not in METHODS:
         raise APIError(400, f"'method' must be one of: {', '.join(METHODS)}", "method")
-    return text, k, method
+    rerank = body.get("rerank", reranker is not None)
+    if not isinstance(rerank, bool):
+        raise APIError(400, "'rerank' must be true or false", "rerank")
+    if rerank and reranker is None:
+        raise APIError(400, "this server has no reranker; start it with --rerank SPEC or --adapted", "rerank")
+    candidates = _count(body, "candidates", max(20, k), MAX_CANDIDATES)
+    return SearchArgs(text, k, method, reranker if rerank else None, max(candidates, k))
 
 
 def add_search(api: Any, served: Any, runner: Any) -> None:
@@ -44,28 +70,36 @@ def add_search(api: Any, served: Any, runner: Any) -> None:
 
     @api.post("/v1/search")
     async def search(request: Request) -> dict[str, Any]:
-        query, k, method = search_args(parse_json(await request.body()), "query")
+        a = search_args(parse_json(await request.body()), "query", served.reranker)
         idx = index()
         try:
-            hits = await runner.call(lambda: idx.search(query, k=k, method=method), local=False)
+            hits = await runner.call(lambda: idx.search(a.text, k=a.candidates if a.reranker else a.k,
+                                                        method=a.method), local=False)
+            if a.reranker is not None:  # under the model lock: one CPU-heavy call at a time
+                hits = await runner.call(lambda: a.reranker.rerank(a.text, hits, a.k))
         except LadderError as e:
             raise APIError(400, str(e), "query") from None
         data = [{"n": i, "doc_id": h.doc_id, "title": h.title, "score": h.score, "text": h.text}
                 for i, h in enumerate(hits, 1)]
-        return {"object": "list", "query": query, "method": method, "data": data}
+        return {"object": "list", "query": a.text, "method": a.method, "reranker": _name(a.reranker), "data": data}
 
     @api.post("/v1/ask")
     async def ask(request: Request) -> dict[str, Any]:
         from ladder.answer import ask as answer
 
-        question, k, method = search_args(parse_json(await request.body()), "question")
+        a = search_args(parse_json(await request.body()), "question", served.reranker)
         idx = index()
         model = await runner.call(runner.ask_model)  # loads it once, under the model lock
 
         def run() -> Any:
             try:
-                return answer(idx, question, model, k=k, method=method)
+                return answer(idx, a.text, model, k=a.k, method=a.method, reranker=a.reranker, candidates=a.candidates)
             except LadderError as e:
                 raise APIError(400, str(e)) from None
 
-        return (await runner.call(run, local=getattr(model, "local", True))).to_dict()
+        out = await runner.call(run, local=getattr(model, "local", True) or a.reranker is not None)
+        return {**out.to_dict(), "reranker": _name(a.reranker)}
+
+
+def _name(reranker: Any) -> str | None:
+    return getattr(reranker, "name", type(reranker).__name__) if reranker is not None else None

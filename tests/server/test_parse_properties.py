@@ -14,7 +14,8 @@ values = st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionari
 messages = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "system", "assistant", 3]),
                                            "content": values}), max_size=3)
 bodies = st.dictionaries(st.sampled_from(["model", "messages", "max_tokens", "n", "stream", "stream_options",
-                                          "max_completion_tokens", "query", "question", "k", "method"]),
+                                          "max_completion_tokens", "query", "question", "k", "method", "rerank",
+                                          "candidates"]),
                          values | messages, max_size=6)
 
 
@@ -30,14 +31,15 @@ def test_chat_parsing_gives_a_request_or_an_api_error(body, fields):
 
 
 @settings(max_examples=200, deadline=None)
-@given(bodies)
-def test_search_parsing_gives_arguments_or_an_api_error(body):
+@given(bodies, st.sampled_from([None, "the server's reranker"]))
+def test_search_parsing_gives_arguments_or_an_api_error(body, reranker):
     try:
-        text, k, method = search_args(body, "query")
+        a = search_args(body, "query", reranker)
     except APIError as e:
         assert e.status == 400
         return
-    assert text.strip() and 1 <= k <= 50 and method in ("hybrid", "bm25", "dense")
+    assert a.text.strip() and 1 <= a.k <= 50 and a.method in ("hybrid", "bm25", "dense")
+    assert a.reranker in (None, reranker) and a.k <= a.candidates <= 100
 
 
 @settings(max_examples=200, deadline=None)

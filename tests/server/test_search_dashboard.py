@@ -72,3 +72,44 @@ def test_runs_listing_detail_and_diff(client):
     assert client.get(f"/api/runs/{run_id}/diff", params={"a": 0, "b": 9}).status_code == 400
     assert client.get("/api/runs/..%2F..%2Fetc").status_code == 404
     assert client.get("/api/runs/nope").status_code == 404
+
+
+def aspen_judge():
+    """A pointwise reranker whose model finds only the Aspen passage relevant."""
+    from ladder.retrieval.rerank import PointwiseLLM
+
+    return PointwiseLLM(DummyModel(name="judge", respond=lambda m: "yes" if "Aspen" in m[-1]["content"] else "no"))
+
+
+def test_search_and_ask_rerank_with_the_servers_reranker_unless_told_not_to(small_index):
+    from fastapi.testclient import TestClient
+
+    model = DummyModel(default="It is in Colorado [1].")
+    client = TestClient(create_app(Served(index=small_index, reranker=aspen_judge(), ask_model=lambda: model)))
+    q = {"query": "capital city of Italy or a town", "k": 2, "method": "bm25", "candidates": 4}
+    plain = client.post("/v1/search", json={**q, "rerank": False}).json()
+    assert plain["reranker"] is None and plain["data"][0]["doc_id"] == "rome"
+    reranked = client.post("/v1/search", json=q).json()
+    assert reranked["reranker"] == "pointwise:judge" and [d["doc_id"] for d in reranked["data"]][0] == "aspen"
+    assert len(reranked["data"]) == 2
+    ask = client.post("/v1/ask", json={"question": "capital city of Italy or a town", "k": 1, "method": "bm25",
+                                       "candidates": 4}).json()
+    assert ask["reranker"] == "pointwise:judge" and ask["sources"][0]["doc_id"] == "aspen"
+
+
+def test_rerank_without_a_reranker_is_a_400(client):
+    r = client.post("/v1/search", json={"query": "rome", "rerank": True})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "rerank" and "--rerank" in r.json()["error"]["message"]
+    r = client.post("/v1/search", json={"query": "rome", "candidates": 1000})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "candidates"
+
+
+def test_serve_refuses_adapted_without_an_index_or_a_bad_reranker(tmp_path):
+    from ladder.testing import run_cli
+
+    r = run_cli("serve", str(tmp_path), "--adapted")
+    assert r.returncode == 2 and "add --index DIR" in r.stderr
+    r = run_cli("serve", str(tmp_path), "--rerank", "cross-encoder")  # a saved program keeps its own options
+    assert r.returncode == 2 and "--rerank: rung options shape a task.toml" in r.stderr
+    r = run_cli("serve", "--index", str(tmp_path), "--rerank", "magic")
+    assert r.returncode == 2 and "unknown reranker 'magic'" in r.stderr and r.stderr.count("\n") == 1
