@@ -11,6 +11,7 @@ and the ratio A/B; plus how often the two servers gave the same answer.
 
     flock /tmp/ladder-heavy.lock nice -n 5 .venv/bin/python bench/serve_load.py
     .venv/bin/python bench/serve_load.py --clients 4 --requests 4     # a quick smoke run
+    .venv/bin/python bench/serve_load.py --answers    # why answers differed: one process, no servers
 """
 from __future__ import annotations
 
@@ -35,7 +36,34 @@ COUNTRIES = ["France", "Italy", "Spain", "Germany", "Japan", "Canada", "Brazil",
              "Indonesia", "Iran", "Iraq", "Israel", "Jordan", "Ukraine", "Romania", "Serbia", "Croatia",
              "Senegal", "Ethiopia", "Mongolia", "Bolivia"]
 
-SAME_NOTE = ("Both servers render the same prompt (llama_cpp.server uses the GGUF's own chat template, chat_format 'chat_template.default', as ladder does). The answers that differ are not explained yet; a likely cause, not verified, is llama.cpp's prefix KV-cache reuse: which prefix is cached depends on the previous request, which changes the evaluation batches and can flip a near-tie in greedy decoding. Each side's answer per question is its last one.")
+SAME_NOTE = ("Both servers render the same prompt (llama_cpp.server uses the GGUF's own chat template, chat_format "
+             "'chat_template.default', as ladder does) and are sent repeat_penalty 1.0: llama_cpp.server's default is "
+             "1.1, ladder's 1.0, and that difference alone made 9 of 50 answers differ in the first run "
+             "(bench/results/serve_load_answers.json). Each side's answer per question is its last one.")
+
+
+def answers_check(max_tokens: int) -> None:
+    """The program's answers against llama.cpp's chat completion on the same messages, greedy, with the
+    repetition penalty at 1.0 (ladder's) and at 1.1 (llama_cpp.server's default): which one explains
+    the servers' differing answers."""
+    from llama_cpp import Llama
+
+    from ladder.models.bundled import model_path
+
+    _, program = save_program(Path(tempfile.mkdtemp(prefix="serve-answers-")), max_tokens)
+    questions = [{"text": f"What is the capital of {c}?"} for c in COUNTRIES]
+    ours = [program(q).text for q in questions]
+    llm = Llama(str(model_path("smollm2-135m")), n_ctx=4096, n_threads=1, n_threads_batch=1, verbose=False,
+                chat_format="chat_template.default")
+    out = {}
+    for penalty in (1.0, 1.1):
+        theirs = [llm.create_chat_completion(program.messages(q), max_tokens=max_tokens, temperature=0.0, top_k=1,
+                                             seed=0, repeat_penalty=penalty)["choices"][0]["message"]["content"].strip()
+                  for q in questions]
+        differ = [{"ladder": a, "llama_cpp": b} for a, b in zip(ours, theirs) if a != b]
+        out[f"repeat_penalty_{penalty}"] = {"identical": len(questions) - len(differ), "differ_examples": differ[:3]}
+    write("serve_load_answers", {"model": "smollm2-135m", "model_sha256": program.model.fingerprint,
+                                 "questions": len(questions), "max_tokens": max_tokens, **out})
 
 
 def free_port() -> int:
@@ -115,7 +143,10 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=16, help="new tokens per answer (both servers)")
     ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads per server")
     ap.add_argument("--out", default="serve_load")
+    ap.add_argument("--answers", action="store_true", help="only compare answers in one process (see answers_check)")
     args = ap.parse_args()
+    if args.answers:
+        return answers_check(args.max_tokens)
     os.environ["LADDER_THREADS"] = str(args.threads)
     from ladder.models.bundled import model_path
 
@@ -129,7 +160,7 @@ def main() -> None:
                           "--runs", str(tmp / "runs")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     b = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
                           "--port", str(pb), "--n_ctx", "4096", "--n_threads", str(args.threads),
-                          "--n_threads_batch", str(os.cpu_count() or 2), "--model_alias", "smollm2"],
+                          "--n_threads_batch", str(args.threads), "--model_alias", "smollm2"],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(f"http://127.0.0.1:{pa}/health", a)
@@ -140,7 +171,7 @@ def main() -> None:
                        lambda q: {"model": "capitals", "messages": [{"role": "user", "content": msgs[q][-1]["content"]}]}),
             "llama_cpp": (f"http://127.0.0.1:{pb}/v1/chat/completions", None,
                           lambda q: {"model": "smollm2", "messages": msgs[q], "max_tokens": args.max_tokens,
-                                     "temperature": 0.0, "top_k": 1, "seed": 0}),
+                                     "temperature": 0.0, "top_k": 1, "seed": 0, "repeat_penalty": 1.0}),
         }
         stats = {s: {"latencies": [], "errors": [], "seconds": 0.0, "answers": {}} for s in sides}
         for side in sides:  # warm-up: load weights, first prompt
