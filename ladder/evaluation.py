@@ -72,12 +72,7 @@ def evaluate(
         progress(len(done), len(examples))
 
     def one(i: int) -> dict[str, Any]:
-        ex = examples[i]
-        try:
-            out = program(ex)
-        except PromptTooLong as e:  # one over-long input must not sink the run
-            return {"output": "", "usage": Usage().to_dict(), "error": str(e), "cached": False}
-        return {"output": out.text, "usage": out.usage.to_dict(), "error": None, "cached": out.cached}
+        return _answer(program, examples[i])
 
     def record(i: int, r: dict[str, Any]) -> None:
         ex = examples[i]
@@ -108,6 +103,15 @@ def evaluate(
         rows.append({"idx": i, "input": render(ex), "expected": expected(ex), "output": r["output"],
                      "score": r["score"], "usage": r["usage"], "error": r.get("error"), "cached": r.get("cached", True)})
     return _result(metric, rows, time.perf_counter() - t0)
+
+
+def _answer(program: Callable[[Example], Completion], ex: Example) -> dict[str, Any]:
+    """One example's answer row; an input the model cannot take is an error row, not a crash."""
+    try:
+        out = program(ex)
+    except PromptTooLong as e:  # one over-long input must not sink the run
+        return {"output": "", "usage": Usage().to_dict(), "error": str(e), "cached": False}
+    return {"output": out.text, "usage": out.usage.to_dict(), "error": None, "cached": out.cached}
 
 
 def _result(metric: str, rows: list[dict[str, Any]], seconds: float) -> EvalResult:
