@@ -14,6 +14,11 @@ bytes, costs one deadline (a trickle at most about two) and then a
 ModelError naming the URL.
 An answer that is not the JSON of a chat completion is a ModelError naming
 the URL too (`parse_completion`).
+
+Streaming (`on_text=`, see models/base.py): the request asks for `stream: true`
+and each content delta of the server's SSE events goes to `on_text` as it
+arrives, under the same deadline. A server that answers with plain JSON instead
+is read as usual. A call is retried only before its first piece was delivered.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import json
 import os
 import re
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ladder.errors import InputError
 from ladder.models.base import Completion, Message, Model, ModelError, PromptTooLong, Timer
@@ -87,6 +92,7 @@ def parse_completion(status: int, body: bytes, url: str) -> tuple[str, int, int]
 class OpenAIModel(Model):
     scores_choices = False
     local = False
+    streams = True
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None,
                  timeout: float | None = None, retries: int = 3):
@@ -109,7 +115,8 @@ class OpenAIModel(Model):
     def fingerprint(self) -> str:
         return f"{self.name}@{self.base_url}"
 
-    def _post(self, body: dict[str, Any], deadline: float) -> tuple[int, bytes]:
+    def _post(self, body: dict[str, Any], deadline: float,
+              on_text: Callable[[str], None] | None = None) -> tuple[int, bytes]:
         """One request, read in pieces; each wait is bounded by the time left before `deadline`."""
         import httpx
 
@@ -122,6 +129,8 @@ class OpenAIModel(Model):
         t = left()
         timeout = httpx.Timeout(t, connect=min(CONNECT_SECONDS, t))
         with self.client.stream("POST", "/chat/completions", json=body, timeout=timeout) as r:
+            if on_text is not None and r.status_code == 200 and "event-stream" in r.headers.get("content-type", ""):
+                return 200, self._read_events(r.iter_lines(), left, on_text)
             chunks, size = [], 0
             for chunk in r.iter_bytes():
                 chunks.append(chunk)
@@ -132,25 +141,66 @@ class OpenAIModel(Model):
                 left()
             return r.status_code, b"".join(chunks)
 
+    def _read_events(self, lines: Any, left: Callable[[], float], on_text: Callable[[str], None]) -> bytes:
+        """An SSE chat stream: each content delta goes to `on_text`; the whole answer comes back as the
+        JSON of one chat completion (with the usage of the last event that had one), for `parse_completion`."""
+        url, parts, usage, size, finished = f"{self.base_url}/chat/completions", [], {}, 0, False
+        for line in lines:
+            left()
+            size += len(line)
+            if size > MAX_ANSWER_BYTES:
+                raise ModelError(f"{url} streamed more than {MAX_ANSWER_BYTES >> 20} MB")
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                finished = True
+                break
+            try:
+                event = json.loads(data)
+            except ValueError:
+                event = None
+            if not isinstance(event, dict) or "error" in event:
+                raise ModelError(f"{url} streamed {'an error' if isinstance(event, dict) else 'an event that is not JSON'}: "
+                                 f"{data[:200]!r}")
+            choices = event.get("choices")
+            delta = choices[0].get("delta") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+            piece = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(piece, str) and piece:
+                parts.append(piece)
+                on_text(piece)
+            if isinstance(event.get("usage"), dict):
+                usage = event["usage"]
+            finished = finished or bool(choices and isinstance(choices[0], dict) and choices[0].get("finish_reason"))
+        if not finished:
+            raise ModelError(f"{url}: the stream ended before the answer did (no finish_reason, no [DONE])")
+        return json.dumps({"choices": [{"message": {"content": "".join(parts)}}], "usage": usage}).encode()
+
     def complete(self, messages: list[Message], *, max_tokens: int = 256, temperature: float = 0.0,
-                 stop: list[str] | None = None, choices: list[str] | None = None) -> Completion:
+                 stop: list[str] | None = None, choices: list[str] | None = None,
+                 on_text: Callable[[str], None] | None = None) -> Completion:
         import httpx
 
         url = f"{self.base_url}/chat/completions"
-        body = {"model": self.model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
+                                "temperature": temperature}
         if stop:
             body["stop"] = stop
+        delivered = [False]  # once a piece reached the caller, a broken stream cannot be retried
+        if on_text is not None:
+            body.update(stream=True, stream_options={"include_usage": True})
+            on_text = _noting(on_text, delivered)
         deadline = time.monotonic() + self.timeout
         with Timer() as t:
             for attempt in range(self.retries + 1):
                 try:
-                    status, raw = self._post(body, deadline)
+                    status, raw = self._post(body, deadline, on_text)
                 except httpx.TimeoutException:
                     raise ModelError(f"{url} did not answer within {self.timeout:g} s ({attempt + 1} "
                                      f"attempt{'s' if attempt else ''}); is the server overloaded? raise --timeout "
                                      "(or LADDER_TIMEOUT) for a slow model") from None
                 except httpx.HTTPError as e:
-                    if attempt == self.retries or not self._sleep(0.5 * 2**attempt, deadline):
+                    if delivered[0] or attempt == self.retries or not self._sleep(0.5 * 2**attempt, deadline):
                         raise ModelError(f"cannot reach {self.base_url} ({e}); is the server running? "
                                          "set --base-url or OPENAI_BASE_URL") from None
                     continue
@@ -170,3 +220,10 @@ class OpenAIModel(Model):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _noting(on_text: Callable[[str], None], delivered: list[bool]) -> Callable[[str], None]:
+    def deliver(piece: str) -> None:
+        delivered[0] = True
+        on_text(piece)
+    return deliver

@@ -146,3 +146,47 @@ def test_a_400_for_another_reason_stays_a_model_error():
         with pytest.raises(ModelError, match="answered 400") as e:
             OpenAIModel("m", base_url=url, timeout=5).complete(HELLO)
     assert not isinstance(e.value, PromptTooLong)
+
+
+def sse(*events: bytes, close: bool = True):
+    """A server answering 200 text/event-stream with these raw lines (then closing the connection)."""
+    def handle(conn):
+        from tests.reliability.http_doubles import read_request
+
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+        for e in events:
+            conn.sendall(e + b"\n\n")
+        conn.close()
+    return handle
+
+
+def delta(text: str) -> bytes:
+    return b"data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]}).encode()
+
+
+def test_a_stream_delivers_each_piece_and_its_usage():
+    done = b"data: " + json.dumps({"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2}}).encode()
+    got = []
+    with raw_server(sse(delta(" Hello"), delta(" world"), done, b"data: [DONE]")) as url:
+        out = OpenAIModel("m", base_url=url, timeout=5).complete(HELLO, on_text=got.append)
+    assert got == [" Hello", " world"] and out.text == "Hello world"
+    assert (out.usage.tokens_in, out.usage.tokens_out) == (7, 2)
+
+
+@pytest.mark.parametrize("events, why", [
+    ([delta("Hel"), b"data: {oops"], "not JSON"),
+    ([b'data: {"error": {"message": "overloaded"}}'], "streamed an error"),
+    ([delta("Hel")], "the stream ended before the answer did"),  # the connection closed mid-answer
+])
+def test_a_broken_stream_is_a_model_error_and_not_retried(events, why):
+    calls = []
+
+    def handle(conn):
+        calls.append(1)
+        sse(*events)(conn)
+
+    with raw_server(handle) as url:
+        with pytest.raises(ModelError, match=why) as e:
+            OpenAIModel("m", base_url=url, timeout=5).complete(HELLO, on_text=lambda p: None)
+    assert f"{url}/chat/completions" in str(e.value) and len(calls) == 1

@@ -259,3 +259,23 @@ def test_a_client_that_leaves_stops_the_generation(sentiment_task, tmp_path, liv
         lines = r.iter_lines()
         assert [next(lines) for _ in range(6)][-2].startswith("data: ")  # role chunk, then streamed words
     assert model.finished.wait(10) and model.sent < 400
+
+
+def test_ladder_serve_is_a_streaming_backend_for_ladder(sentiment_task, tmp_path, live):
+    """A program served by one ladder is a model (openai/<name>) for another, streamed piece by piece."""
+    from ladder.models.openai_http import OpenAIModel
+    from ladder.rungs import get_rung
+    from ladder.saved import load, save_program
+    from ladder.task import load_task
+
+    task = load_task(sentiment_task)
+    task.labels = None
+    answer = "Rome is the capital of Italy."
+    model = DummyModel(default=answer, streams=True)
+    folder = save_program(get_rung("zero-shot")(task, model, {}), tmp_path / "free")
+    url = live(Served(program=load(folder, model=model), name="free"))
+    got = []
+    out = OpenAIModel("free", base_url=url + "/v1", timeout=10).complete([{"role": "user", "content": "?"}],
+                                                                        on_text=got.append)
+    assert out.text == answer and "".join(got) == answer and len(got) == len(answer.split())
+    assert model.calls[-1]["streamed"] and out.usage.tokens_in > 0
