@@ -7,7 +7,7 @@ each field, e.g. `{"question": "...", "context": "..."}`. Earlier messages,
 `system` prompts, `temperature` and `stop` are not used: the program applies
 its own saved prompt, demos, retrieval and adapter, greedily, exactly as it was
 evaluated. With `stream: true` a free-text answer arrives token by token when
-the backend streams (the bundled llama.cpp one does); a label arrives whole. `max_tokens` (or `max_completion_tokens`) lowers the program's own
+the backend streams (llama.cpp and OpenAI-compatible ones do); a label arrives whole. `max_tokens` (or `max_completion_tokens`) lowers the program's own
 answer budget and may not exceed the server's limit; `n` must be 1.
 """
 from __future__ import annotations
