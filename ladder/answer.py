@@ -12,7 +12,6 @@ calling the model at all.
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,18 +114,14 @@ def ask(index, question: str, model: Model, k: int = 5, method: str = "hybrid", 
     `min_score` drops reranked passages scoring below it (e.g. a cross-encoder
     logit of 0), so a question the corpus cannot answer gets "I don't know".
     """
-    t = time.perf_counter()
-    hits = index.search(question, k=max(k, candidates) if reranker else k, method=method)
-    t_ret = time.perf_counter() - t
-    t_rr = 0.0
-    if reranker is not None:
-        t = time.perf_counter()
-        hits = reranker.rerank(question, hits, k)
-        t_rr = time.perf_counter() - t
-        if min_score is not None:
-            hits = [h for h in hits if h.score >= min_score]
-    ans = generate(question, hits[:k], model, max_words, max_tokens, prompt)
-    ans.retrieve_seconds, ans.rerank_seconds = t_ret, t_rr
+    from ladder.retrieval.rerank import retrieve
+
+    seconds: dict[str, float] = {}
+    hits = retrieve(index, question, k, method, reranker, candidates, seconds)
+    if reranker is not None and min_score is not None:
+        hits = [h for h in hits if h.score >= min_score]
+    ans = generate(question, hits, model, max_words, max_tokens, prompt)
+    ans.retrieve_seconds, ans.rerank_seconds = seconds["retrieve"], seconds["rerank"]
     return ans
 
 

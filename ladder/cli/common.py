@@ -218,8 +218,7 @@ def open_searcher(index_spec: str, rerank_spec: str | None, adapted: bool, progr
         reranker = load_reranker(rerank_spec)
     index = open_index(index_spec, progress=progress)
     if adapted:
-        from ladder.retrieval.adapt import load_adapted
+        from ladder.retrieval.adapt import with_adapted
 
-        a = load_adapted(index.path, index)
-        index, reranker = a.index, reranker or a.reranker
+        index, reranker = with_adapted(index, index.path, reranker)
     return index, reranker

@@ -104,24 +104,21 @@ def search(index_dir: str, query: str, method: str, k: int, rerank: str | None, 
     import time
 
     from ladder.retrieval.index import Index, resolve_index
+    from ladder.retrieval.rerank import retrieve
 
     idx = Index.load(resolve_index(index_dir))
     reranker = load_reranker_lazily(rerank) if rerank else None
     if adapted:
-        from ladder.retrieval.adapt import load_adapted
+        from ladder.retrieval.adapt import with_adapted
 
-        a = load_adapted(resolve_index(index_dir), idx)
-        idx, reranker = a.index, reranker or a.reranker
+        idx, reranker = with_adapted(idx, resolve_index(index_dir), reranker)
         rerank = rerank or (reranker.name if reranker else None)
     if method != "bm25":  # load the embedder before the clock starts: the time shown is the search
         from ladder.retrieval.dense import load_embedder
 
         load_embedder(idx.embedder)
     t = time.perf_counter()
-    hits = idx.search(query, k=max(k, rerank_depth) if reranker else k, method=method, per_doc=per_doc)
-    if reranker is not None:
-        hits = reranker.rerank(query, hits[:rerank_depth], k)
-    hits = hits[:k]
+    hits = retrieve(idx, query, k, method, reranker, rerank_depth, per_doc=per_doc)
     ms = (time.perf_counter() - t) * 1000
     rows = [{"rank": i, "doc_id": h.doc_id, "title": h.title, "score": round(h.score, 4), "text": h.text}
             for i, h in enumerate(hits, start=1)]
@@ -166,13 +163,12 @@ def eval_retrieval(beir_folder: str, methods: str, rerank: str | None, rerank_de
     idx = Index.load(resolve_index(index_dir)) if index_dir else None
     reranker = load_reranker_lazily(rerank) if rerank else None
     if adapted:
-        from ladder.retrieval.adapt import load_adapted
+        from ladder.retrieval.adapt import with_adapted
         from ladder.retrieval.chunk import Chunking
         from ladder.retrieval.index import open_index
 
         idx = idx or open_index(Path(beir_folder), chunking=Chunking("none"), progress=_show_progress(as_json))
-        a = load_adapted(idx.path, idx)
-        idx, reranker = a.index, reranker or a.reranker
+        idx, reranker = with_adapted(idx, idx.path, reranker)
         rerank = rerank or (reranker.name + " (adapted)" if reranker else None)
     report = evaluate_retrieval(beir_folder, chosen, split=split, index=idx, reranker=reranker, rerank_name=rerank,
                                 rerank_depth=rerank_depth, limit=limit, progress=_show_progress(as_json))

@@ -63,7 +63,7 @@ def serve(path: str | None, index_dir: str | None, runs_dir: str, host: str, por
         raise LadderError("--adapted applies to an index's search and ask; add --index DIR")
     # --rerank reranks the index's results, and the rag rung's when a task.toml is compiled with it
     rerank_spec = rung_kw["rerank"] if index_dir else None
-    if index_dir and rung != "rag":
+    if index_dir and not (path and path.endswith(".toml") and rung == "rag"):
         rung_kw["rerank"] = None
     served = Served(name=name or "program", runs_dir=Path(runs_dir), api_key=key,
                     limits=Limits(max_body=max_body, read_timeout=read_timeout, max_tokens=max_tokens))
@@ -92,8 +92,9 @@ def _program(path: Path, no_verify: bool, rung: str, model_spec: str, base_url: 
         given = [k for k, v in rung_kw.items() if v not in (None, ())]
         if given:
             flag = "--option" if given[0] == "extra" else "--" + given[0].replace("_", "-")
+            hint = " (to rerank an index's results, add --index DIR)" if flag == "--rerank" else ""
             raise LadderError(f"{flag}: rung options shape a task.toml compiled now; the saved program {path} "
-                              "keeps its own (to rerank an index's results, add --index DIR)")
+                              f"keeps its own{hint}")
         folder = _program_folder(path)
         name = path.resolve().name if folder == path else folder.resolve().parent.name if folder.name == "program" else "best"
         return load(folder, verify=not no_verify, base_url=base_url), name

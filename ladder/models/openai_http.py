@@ -164,14 +164,15 @@ class OpenAIModel(Model):
                 raise ModelError(f"{url} streamed {'an error' if isinstance(event, dict) else 'an event that is not JSON'}: "
                                  f"{data[:200]!r}")
             choices = event.get("choices")
-            delta = choices[0].get("delta") if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+            first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+            delta = first.get("delta")
             piece = delta.get("content") if isinstance(delta, dict) else None
             if isinstance(piece, str) and piece:
                 parts.append(piece)
                 on_text(piece)
             if isinstance(event.get("usage"), dict):
                 usage = event["usage"]
-            finished = finished or bool(choices and isinstance(choices[0], dict) and choices[0].get("finish_reason"))
+            finished = finished or bool(first.get("finish_reason"))
         if not finished:
             raise ModelError(f"{url}: the stream ended before the answer did (no finish_reason, no [DONE])")
         return json.dumps({"choices": [{"message": {"content": "".join(parts)}}], "usage": usage}).encode()
@@ -200,7 +201,10 @@ class OpenAIModel(Model):
                                      f"attempt{'s' if attempt else ''}); is the server overloaded? raise --timeout "
                                      "(or LADDER_TIMEOUT) for a slow model") from None
                 except httpx.HTTPError as e:
-                    if delivered[0] or attempt == self.retries or not self._sleep(0.5 * 2**attempt, deadline):
+                    if delivered[0]:
+                        raise ModelError(f"{url}: the stream broke after part of the answer ({e}); "
+                                         "not retried, as the part was already delivered") from None
+                    if attempt == self.retries or not self._sleep(0.5 * 2**attempt, deadline):
                         raise ModelError(f"cannot reach {self.base_url} ({e}); is the server running? "
                                          "set --base-url or OPENAI_BASE_URL") from None
                     continue

@@ -267,6 +267,12 @@ def read_manifest(folder: Path) -> dict:
     return m
 
 
+def with_adapted(index, index_path: str | Path, reranker=None) -> tuple[Any, Any]:
+    """(the adapted index, `reranker` or else the adapted cross-encoder) for an opened `index`."""
+    a = load_adapted(index_path, index)
+    return a.index, reranker or a.reranker
+
+
 def load_adapted(index_path: str | Path, base_index=None) -> Adapted:
     """The adapted index (or `base_index` when no embedder was trained) and cross-encoder (or None)."""
     from ladder.retrieval.index import Index

@@ -284,6 +284,21 @@ class CrossEncoder(Reranker):
         return out[:k] if k else out
 
 
+def retrieve(index, query: str, k: int, method: str = "hybrid", reranker: Reranker | None = None,
+             candidates: int = 20, seconds: dict[str, float] | None = None, **search: object) -> list[Hit]:
+    """The top `k` hits: the index's first max(k, `candidates`) reranked when there is a reranker, else
+    the index's top k. `search` passes on to `index.search` (e.g. per_doc=True); `seconds`, when
+    given, receives the time of each stage ("retrieve", "rerank")."""
+    t = time.perf_counter()
+    hits = index.search(query, k=max(k, candidates) if reranker else k, method=method, **search)
+    t_rerank = time.perf_counter()
+    if reranker is not None:
+        hits = reranker.rerank(query, hits[:max(k, candidates)], k)
+    if seconds is not None:
+        seconds.update(retrieve=t_rerank - t, rerank=time.perf_counter() - t_rerank)
+    return hits[:k]
+
+
 def default_cross_encoder_dir() -> Path:
     from ladder.home import ladder_home
 

@@ -38,11 +38,9 @@ class RAG(Program):
     reranker: Any = None
 
     def retrieve(self, query: str) -> list[Hit]:
-        k, cands = self.config["k"], self.config["candidates"]
-        hits = self.index.search(query, k=max(k, cands) if self.reranker else k, method=self.config["method"])
-        if self.reranker is not None:
-            hits = self.reranker.rerank(query, hits, k)
-        return hits[:k]
+        from ladder.retrieval.rerank import retrieve
+
+        return retrieve(self.index, query, self.config["k"], self.config["method"], self.reranker, self.config["candidates"])
 
     def messages(self, example: Example) -> list[Message]:
         query = self.task.render(example)

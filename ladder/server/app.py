@@ -258,8 +258,13 @@ def _stream(runner: Runner, model: str, req: Any) -> Any:
                 raise ClientGone()
             loop.call_soon_threadsafe(pieces.put_nowait, piece)
 
+        def finished(job: asyncio.Future) -> None:
+            pieces.put_nowait(None)  # after every piece: they were queued on the loop before the job ended
+            if not job.cancelled():
+                job.exception()  # retrieved here, so a client that left never leaves a "never retrieved" log
+
         job = asyncio.ensure_future(runner.answer(req.fields, req.max_tokens, on_text))
-        job.add_done_callback(lambda j: (pieces.put_nowait(None), j.cancelled() or j.exception()))
+        job.add_done_callback(finished)
         trim = TrimmedStream()
         try:
             while (piece := await pieces.get()) is not None:
@@ -270,8 +275,15 @@ def _stream(runner: Runner, model: str, req: Any) -> Any:
             yield f"data: {json.dumps(e.body())}\n\n"
             yield "data: [DONE]\n\n"
             return
+        except Exception as e:  # headers are sent: end the stream with an error event, never a dropped connection
+            log.exception("streamed answer failed")
+            yield f"data: {json.dumps(error_body(500, f'internal error: {type(e).__name__}: {e}'))}\n\n"
+            yield "data: [DONE]\n\n"
+            return
         finally:
             gone.set()
+            if not job.done():  # the client left: a job still waiting for the model lock never runs
+                job.cancel()
         for event in stream_events(cid, model, out, req.include_usage, trim.rest(out.text)):
             yield event
 

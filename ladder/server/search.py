@@ -10,10 +10,10 @@ with that one reranker unless a request says `"rerank": false`; clients choose w
 which (a request cannot make the server load a model).
 """
 from dataclasses import dataclass
-
 from typing import Any
 
 from ladder.errors import LadderError
+from ladder.models.base import ModelError
 from ladder.server.chat import parse_json
 from ladder.server.errors import APIError
 
@@ -63,6 +63,8 @@ def search_args(body: dict[str, Any], text_key: str, reranker: Any = None) -> Se
 def add_search(api: Any, served: Any, runner: Any) -> None:
     from fastapi import Request
 
+    from ladder.retrieval.rerank import retrieve
+
     def index() -> Any:
         if served.index is None:
             raise APIError(404, "this server has no index; start it with 'ladder serve --index DIR'")
@@ -72,11 +74,11 @@ def add_search(api: Any, served: Any, runner: Any) -> None:
     async def search(request: Request) -> dict[str, Any]:
         a = search_args(parse_json(await request.body()), "query", served.reranker)
         idx = index()
-        try:
-            hits = await runner.call(lambda: idx.search(a.text, k=a.candidates if a.reranker else a.k,
-                                                        method=a.method), local=False)
-            if a.reranker is not None:  # under the model lock: one CPU-heavy call at a time
-                hits = await runner.call(lambda: a.reranker.rerank(a.text, hits, a.k))
+        try:  # with a reranker, under the model lock: one CPU-heavy call at a time
+            hits = await runner.call(lambda: retrieve(idx, a.text, a.k, a.method, a.reranker, a.candidates),
+                                     local=a.reranker is not None)
+        except ModelError as e:
+            raise APIError(502, f"the reranker's model failed: {e}", None, "model_error") from None
         except LadderError as e:
             raise APIError(400, str(e), "query") from None
         data = [{"n": i, "doc_id": h.doc_id, "title": h.title, "score": h.score, "text": h.text}
@@ -94,6 +96,8 @@ def add_search(api: Any, served: Any, runner: Any) -> None:
         def run() -> Any:
             try:
                 return answer(idx, a.text, model, k=a.k, method=a.method, reranker=a.reranker, candidates=a.candidates)
+            except ModelError as e:
+                raise APIError(502, f"the model failed: {e}", None, "model_error") from None
             except LadderError as e:
                 raise APIError(400, str(e)) from None
 

@@ -178,6 +178,7 @@ def test_a_stream_delivers_each_piece_and_its_usage():
     ([delta("Hel"), b"data: {oops"], "not JSON"),
     ([b'data: {"error": {"message": "overloaded"}}'], "streamed an error"),
     ([delta("Hel")], "the stream ended before the answer did"),  # the connection closed mid-answer
+    ([b'data: {"choices": {"0": {"delta": {"content": "x"}}}}'], "the stream ended"),  # choices not a list
 ])
 def test_a_broken_stream_is_a_model_error_and_not_retried(events, why):
     calls = []

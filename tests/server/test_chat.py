@@ -279,3 +279,22 @@ def test_ladder_serve_is_a_streaming_backend_for_ladder(sentiment_task, tmp_path
                                                                         on_text=got.append)
     assert out.text == answer and "".join(got) == answer and len(got) == len(answer.split())
     assert model.calls[-1]["streamed"] and out.usage.tokens_in > 0
+
+
+def test_a_crash_mid_stream_ends_in_an_error_event_not_a_dropped_connection(sentiment_task, tmp_path):
+    from ladder.models.base import Model
+
+    class Breaks(Model):
+        streams = True
+
+        def complete(self, messages, *, on_text=None, **kw):
+            on_text(" partial")
+            raise RuntimeError("decode failed")
+
+    client = free_text_client(sentiment_task, tmp_path, Breaks())
+    with client.stream("POST", "/v1/chat/completions", json={
+            "model": "free", "stream": True, "messages": [{"role": "user", "content": "go"}]}) as r:
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]" and json.loads(events[1])["choices"][0]["delta"]["content"] == "partial"
+    err = json.loads(events[-2])["error"]
+    assert err["type"] == "server_error" and "RuntimeError: decode failed" in err["message"]
