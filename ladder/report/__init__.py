@@ -70,6 +70,19 @@ def write_report(data: dict[str, Any], path: str | Path) -> Path:
     return out
 
 
+def best_label(data: dict[str, Any]) -> str:
+    """What the best row is called: "recommended", or "best so far" when a target is set and it falls short.
+
+    >>> best_label({"best_index": 0, "verdict": {"meets": [False]}})
+    'best so far'
+    >>> best_label({"best_index": 0, "verdict": {"meets": [None]}})
+    'recommended'
+    """
+    meets = (data.get("verdict") or {}).get("meets") or []
+    i = data.get("best_index")
+    return "best so far" if i is not None and i < len(meets) and meets[i] is False else "recommended"
+
+
 def disagreements(data: dict[str, Any], limit: int = 12) -> tuple[list[int], list[dict[str, Any]]]:
     """(row indices shown, examples) where the shown rows do not all score the same, the
     recommended row's wins and losses first. At most 4 rows: the recommended one and the

@@ -4,7 +4,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from ladder.report import disagreements
+from ladder.report import best_label, disagreements
 from ladder.report.svg import STYLE as SVG_STYLE
 from ladder.report.svg import Point, bars, lines, scatter
 from ladder.verdict import label, money
@@ -97,7 +97,7 @@ def _leaderboard(d: dict[str, Any]) -> str:
     out = []
     for i, r in enumerate(rows):
         c = costs[i] if i < len(costs) else {}
-        tags = ('<span class="tag">recommended</span>' if i == d.get("best_index") else "") + (
+        tags = (f'<span class="tag">{best_label(d)}</span>' if i == d.get("best_index") else "") + (
             '<span class="tag front">Pareto</span>' if i in front else "")
         m = {True: '<span class="yes">meets</span>', False: '<span class="no">below</span>', None: "–"}[meets[i] if i < len(meets) else None]
         out.append(

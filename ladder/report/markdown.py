@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ladder.report import disagreements
+from ladder.report import best_label, disagreements
 from ladder.verdict import label, money
 
 
@@ -37,7 +37,7 @@ def render_markdown(d: dict[str, Any]) -> str:
             out.append(f"| {mark} | {r['rung']} | {r['model']} | {r['score']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}] | "
                        f"{m} | {money(costs[i].get('amortised_per_1k', r.get('amortised_per_1k')))} | "
                        f"{r.get('latency_p50', 0) * 1000:.0f} / {r.get('latency_p95', 0) * 1000:.0f} |")
-        out += ["", "⭐ recommended · ◆ on the quality-vs-cost Pareto front", ""]
+        out += ["", f"⭐ {best_label(d)} · ◆ on the quality-vs-cost Pareto front", ""]
     comps = v.get("comparisons") or []
     if comps:
         out += ["**Paired comparisons** (same examples)", "", "| b minus a | diff [95% CI] | p | test | wins/losses |",
