@@ -133,10 +133,10 @@ def filter_queries(rows: list[dict], rankings: list[list], top_k: int) -> list[d
 
 def generate(model, passages: list, positions: list[int], cache: Path, max_words: int,
              progress: Callable[[int, int], None] | None = None, minutes: float = 0.0) -> tuple[list[dict], float]:
-    llm_id = getattr(model, "fingerprint", "") or getattr(model, "name", "")
     """One question per sampled passage; rows already in `cache` (JSONL) are reused. Returns
     (rows, seconds spent generating them, over every run that filled the cache). With `minutes`,
     passages not reached by then are left out (the rows come back in `positions` order)."""
+    llm_id = getattr(model, "fingerprint", "") or getattr(model, "name", "")
     done = {}
     if cache.exists():
         for line in cache.read_text(encoding="utf-8").splitlines():
@@ -245,9 +245,21 @@ def adapt(index, index_path: str | Path, cfg: AdaptConfig | None = None, model=N
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
+    """This run's rows with their filter verdicts, and every other cached question kept as it was (another
+    LLM's, or a passage this run did not sample), so no run throws away what an earlier one paid for."""
     keep = ("pos", "doc_id", "raw", "query", "seconds", "llm", "rank", "kept", "reason")
-    tmp.write_text("".join(json.dumps({k: r.get(k) for k in keep}, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    mine = {(r["pos"], r.get("llm")) for r in rows}
+    others = []
+    for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(r, dict) and (r.get("pos"), r.get("llm")) not in mine:
+            others.append(r)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps({k: r.get(k) for k in keep}, ensure_ascii=False) + "\n" for r in others + rows),
+                   encoding="utf-8")
     tmp.replace(path)
 
 

@@ -94,11 +94,13 @@ def test_adapt_writes_queries_and_a_manifest_and_resumes(index, tmp_path):
     calls = len(model.calls)
     assert calls == 8
     adapt(index, tmp_path / "idx", cfg, model=model)  # generation is cached: no new LLM calls
-    assert len(model.calls) == calls
+    adapt(index, tmp_path / "idx", AdaptConfig(n_queries=3, embedder=False, reranker=False, top_k=1), model=model)
+    assert len(model.calls) == calls  # a smaller sample of the same passages: all cached still
     other = DummyModel(respond=writer, name="other")
-    adapt(index, tmp_path / "idx", cfg, model=other)  # another LLM's questions are not reused
+    adapt(index, tmp_path / "idx", cfg, model=other)  # another LLM's questions are not reused, nor thrown away
     assert len(other.calls) == 8
     lines = (out / "queries.jsonl").read_text().splitlines()
+    assert len(lines) == 16 and {json.loads(x)["llm"] for x in lines} == {"dummy:writer", "dummy:other"}
     (out / "queries.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # killed mid-line
     adapt(index, tmp_path / "idx", cfg, model=other)
     assert len(other.calls) == 9 and all(  # that row asked again; the file is valid JSONL again
