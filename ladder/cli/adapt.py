@@ -43,10 +43,16 @@ def open_for_adapt(spec: str):
 @click.option("--reranker-minutes", default=0.0, show_default=True, help="Cross-encoder training time budget (0 = none).")
 @click.option("--generate-minutes", default=0.0, show_default=True,
               help="Stop writing questions after this long and train on those (0 = none); run again to add more.")
+@click.option("--teacher", default="",
+              help="Label the pairs with this reranker and distil it into the cross-encoder: qlm:<model>, "
+                   "pointwise:<model> (e.g. pointwise:openai/<model> behind vLLM or Ollama).")
+@click.option("--teacher-candidates", default=8, show_default=True,
+              help="With --teacher: passages labelled per question (its source + first-stage negatives).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def adapt(index_spec: str, n_queries: int, llm: str, top_k: int, no_embedder: bool, no_reranker: bool,
-          reranker_minutes: float, generate_minutes: float, seed: int, as_json: bool) -> None:
+          reranker_minutes: float, generate_minutes: float, teacher: str, teacher_candidates: int, seed: int,
+          as_json: bool) -> None:
     """Adapt search to INDEX without labels: synthetic questions -> an adapted embedder and cross-encoder.
 
     INDEX is an index folder or name (as 'ladder search' takes it), or a corpus ('wikipedia', a BEIR
@@ -58,16 +64,20 @@ def adapt(index_spec: str, n_queries: int, llm: str, top_k: int, no_embedder: bo
       ladder adapt wikipedia --queries 1000
       ladder search wikipedia "who painted the sistine chapel ceiling" --adapted
       ladder adapt ../shared/data/beir/scifact --queries 1000
+      ladder adapt idx/ --queries 1000 --teacher pointwise:openai/llama-3.1-70b   # distil a large LLM
       ladder eval-retrieval ../shared/data/beir/scifact --method hybrid --adapted
     """
     from ladder.cli.common import console
     from ladder.retrieval.adapt import AdaptConfig, adapt as run_adapt, adapted_dir
 
-    if n_queries < 1 or top_k < 1:
-        raise LadderError("--queries and --top-k must be at least 1")
+    if n_queries < 1 or top_k < 1 or teacher_candidates < 2:
+        raise LadderError("--queries and --top-k must be at least 1, --teacher-candidates at least 2")
+    if teacher and no_reranker:
+        raise LadderError("--teacher labels the cross-encoder's training pairs; drop --no-reranker")
     index, path = open_for_adapt(index_spec)
     cfg = AdaptConfig(n_queries=n_queries, llm=llm, top_k=top_k, embedder=not no_embedder, reranker=not no_reranker,
-                      reranker_minutes=reranker_minutes, generate_minutes=generate_minutes, seed=seed)
+                      reranker_minutes=reranker_minutes, generate_minutes=generate_minutes, seed=seed,
+                      teacher=teacher, teacher_candidates=teacher_candidates)
     err = console(stderr=True)
     last: dict = {}
 

@@ -68,6 +68,9 @@ class AdaptConfig:
     reranker_minutes: float = 0.0  # time budget of the cross-encoder's training; 0 = none
     seed: int = 0
     threads: int = 1  # torch threads for training
+    teacher: str = ""  # label (query, passage) pairs with this reranker (qlm:<model>, pointwise:<model>) and
+    #                    train the cross-encoder on its soft labels: a distilled LLM reranker; "" = listwise on the source passage
+    teacher_candidates: int = 8  # passages labelled per synthetic query: its source + first-stage negatives
 
 
 # ------------------------------------------------------------------ generation and filtering
@@ -193,9 +196,10 @@ class Adapted:
 
 
 def adapt(index, index_path: str | Path, cfg: AdaptConfig | None = None, model=None,
-          progress: Callable[[str, int, int], None] | None = None) -> dict:
+          progress: Callable[[str, int, int], None] | None = None, teacher=None) -> dict:
     """Run the pipeline on an opened local `index` stored at `index_path`; write `<index>.adapted/`;
-    return its manifest. `model`: an already loaded LLM (tests pass a DummyModel)."""
+    return its manifest. `model`: an already loaded LLM (tests pass a DummyModel); `teacher`: an already
+    loaded teacher reranker (else `cfg.teacher` is loaded)."""
     from ladder.retrieval.train_adapted import train_adapted
 
     cfg = cfg or AdaptConfig()
@@ -205,6 +209,8 @@ def adapt(index, index_path: str | Path, cfg: AdaptConfig | None = None, model=N
         raise LadderError("ladder adapt needs a local index (built with --backend local)")
     out = adapted_dir(index_path)
     out.mkdir(parents=True, exist_ok=True)
+    if teacher is None and cfg.teacher and cfg.reranker:  # before generating: a bad spec fails at once
+        teacher = load_teacher(cfg.teacher)
     if model is None:
         from ladder.models import load_model
 
@@ -238,10 +244,21 @@ def adapt(index, index_path: str | Path, cfg: AdaptConfig | None = None, model=N
     if len(train) < 4 and (cfg.embedder or cfg.reranker):
         raise LadderError(f"only {len(train)} synthetic queries survived the round trip (of {len(rows)}); "
                           "sample more passages (--queries) or loosen --top-k")
-    manifest.update(train_adapted(index, out, train, held, cfg, progress))
+    manifest.update(train_adapted(index, out, train, held, cfg, progress, teacher))
     manifest["seconds"]["total"] = round(time.perf_counter() - t0, 1)
     _write_json(out / MANIFEST, manifest)
     return manifest
+
+
+def load_teacher(spec: str):
+    """A reranker that can label pairs (its `relevance(query, hits)` is in [0, 1]), or a LadderError."""
+    from ladder.retrieval.rerank import load_reranker
+
+    teacher = load_reranker(spec)
+    if not hasattr(teacher, "relevance"):
+        raise LadderError(f"--teacher '{spec}' cannot label pairs; use qlm:<model> or pointwise:<model> "
+                          "(e.g. pointwise:openai/<model> behind a vLLM or Ollama server)")
+    return teacher
 
 
 def _write_rows(path: Path, rows: list[dict]) -> None:

@@ -25,6 +25,7 @@ weight is chosen without test labels (see docs/retrieval.md).
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Protocol
 
@@ -191,6 +192,13 @@ class QueryLikelihood:
         self.pairs += len(hits)
         self.seconds += time.perf_counter() - t
         return out
+
+    def relevance(self, query: str, hits: list[Hit]) -> list[float]:
+        """Soft labels in [0, 1] (for distillation): each passage's query likelihood relative to the best
+        one's, per token: exp(score - max score). The best candidate gets 1."""
+        s = self.scores(query, hits)
+        top = max(s, default=0.0)
+        return [math.exp(x - top) for x in s]
 
     def rerank(self, query: str, hits: list[Hit], k: int | None = None) -> list[Hit]:
         from ladder.retrieval.rerank import BLENDS

@@ -25,8 +25,11 @@ def groups(pairs: list[tuple[dict, list]], pool: int) -> list[Group]:
     return out
 
 
-def train_adapted(index, out: Path, train: list, held: list, cfg, progress: Callable | None = None) -> dict:
-    """Train what `cfg` asks for into `out`/embedder, `out`/index, `out`/reranker; return manifest entries."""
+def train_adapted(index, out: Path, train: list, held: list, cfg, progress: Callable | None = None,
+                  teacher=None) -> dict:
+    """Train what `cfg` asks for into `out`/embedder, `out`/index, `out`/reranker; return manifest entries.
+    With a `teacher`, the cross-encoder learns the teacher's soft labels (pointwise) instead of the
+    source passages (listwise)."""
     info: dict = {"seconds": {}, "models": {}}
     data = groups(train, cfg.pool)
     first = index
@@ -48,19 +51,44 @@ def train_adapted(index, out: Path, train: list, held: list, cfg, progress: Call
     if cfg.reranker:
         from ladder.retrieval.train_reranker import TrainConfig, train
 
+        examples, source = [g for g in data if g.negatives], {"synthetic_queries": len(data), "label_free": True}
+        if teacher is not None:
+            t = time.perf_counter()
+            examples = teacher_labels(examples, teacher, cfg.teacher_candidates,
+                                      (lambda n, m: progress("teacher", n, m)) if progress else None)
+            info["seconds"]["teacher_labels"] = round(time.perf_counter() - t, 1)
+            source["teacher"] = {"reranker": teacher.name, "pairs": len(examples),
+                                 "pairs_per_second": round(len(examples) / max(info["seconds"]["teacher_labels"], 1e-9), 2)}
         t = time.perf_counter()
-        tc = TrainConfig(base=str(out / "embedder") if cfg.embedder else "", loss="listwise", epochs=cfg.reranker_epochs,
+        tc = TrainConfig(base=str(out / "embedder") if cfg.embedder else "", epochs=cfg.reranker_epochs,
+                         loss="pointwise" if teacher is not None else "listwise",
                          time_budget=cfg.reranker_minutes * 60, seed=cfg.seed, threads=cfg.threads)
-        meta = train([g for g in data if g.negatives], out / "reranker", tc,
-                     progress=(lambda s, n, loss: progress("reranker", s, n)) if progress else None,
-                     source={"synthetic_queries": len(data), "label_free": True})
+        meta = train(examples, out / "reranker", tc,
+                     progress=(lambda s, n, loss: progress("reranker", s, n)) if progress else None, source=source)
         info["seconds"]["train_reranker"] = round(time.perf_counter() - t, 1)
         info["models"]["reranker"] = {"folder": "reranker", "steps": meta["steps"], "stopped_early": meta["stopped_early"],
-                                      "loss_first": meta["loss_first"], "loss_last": meta["loss_last"]}
+                                      "loss": tc.loss, "loss_first": meta["loss_first"], "loss_last": meta["loss_last"],
+                                      **({"teacher": source["teacher"]} if teacher is not None else {})}
         t = time.perf_counter()
         info["models"]["reranker"]["blend"] = choose_blend(first, out / "reranker", held)
         info["seconds"]["choose_blend"] = round(time.perf_counter() - t, 1)
     return info
+
+
+def teacher_labels(groups: list[Group], teacher, candidates: int, progress: Callable | None = None) -> list:
+    """Pointwise training pairs: per synthetic query, its source passage and first-stage negatives (up to
+    `candidates` passages), each labelled with the teacher's relevance in [0, 1]."""
+    from ladder.retrieval.hit import Hit
+    from ladder.retrieval.train_data import Pair
+
+    pairs = []
+    for n, g in enumerate(groups, 1):
+        texts = [g.positive, *g.negatives[:max(candidates - 1, 0)]]
+        labels = teacher.relevance(g.query, [Hit(str(i), 0.0, text) for i, text in enumerate(texts)])
+        pairs += [Pair(g.query, text, float(label)) for text, label in zip(texts, labels)]
+        if progress:
+            progress(n, len(groups))
+    return pairs
 
 
 def reembed(index, embedder_dir: Path, out: Path):

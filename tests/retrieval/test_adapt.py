@@ -161,6 +161,29 @@ def test_tiny_end_to_end_adapt_trains_and_search_uses_it(tmp_path, wiki_rows):
     assert a.reranker.rerank("What is " + rows[0]["title"] + "?", hits, 3)
 
 
+@pytest.mark.integration
+def test_tiny_adapt_distils_a_teacher_into_the_cross_encoder(tmp_path, wiki_rows):
+    """With a teacher, the cross-encoder is trained pointwise on its labels (real MiniLM training)."""
+    from ladder.retrieval.rerank import PointwiseLLM
+
+    rows = wiki_rows(24)
+    write_corpus(tmp_path / "w.jsonl", [{"id": r["title"], **r} for r in rows])
+    idx = build_index(load_corpus(str(tmp_path / "w.jsonl")), tmp_path / "w", chunking=Chunking("none"))
+    writer_model = DummyModel(respond=lambda m: "What is " + re.match(r"Passage: ([^:]+):", m[-1]["content"]).group(1) + "?")
+    def judges(messages):  # relevant when the passage is about what the question names
+        about = re.search(r"What is (.+?)\?", messages[-1]["content"]).group(1)
+        return "yes" if messages[-1]["content"].count(about) >= 2 else "no"
+
+    judge = DummyModel(name="judge", respond=judges)
+    cfg = AdaptConfig(n_queries=24, embedder=False, reranker_epochs=0.5, holdout=0.2, teacher_candidates=3)
+    m = adapt(idx, tmp_path / "w", cfg, model=writer_model, teacher=PointwiseLLM(judge))
+    ce = m["models"]["reranker"]
+    train = m["queries"]["train"]
+    assert ce["loss"] == "pointwise" and ce["teacher"]["reranker"] == "pointwise:judge"
+    assert train <= ce["teacher"]["pairs"] <= 3 * train and len(judge.calls) == ce["teacher"]["pairs"]
+    assert load_adapted(tmp_path / "w").reranker is not None
+
+
 def test_cli_adapt_then_search_adapted(tmp_path, monkeypatch, bow):
     import ladder.models as models
     from ladder.cli import cli
@@ -178,3 +201,52 @@ def test_cli_adapt_then_search_adapted(tmp_path, monkeypatch, bow):
                                  "--method", "bm25"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["hits"][0]["doc_id"] == "everest"
+
+
+def test_teacher_labels_every_question_with_its_source_and_negatives():
+    from ladder.retrieval.train_adapted import teacher_labels
+    from ladder.retrieval.train_data import Group
+
+    class Teacher:
+        name, seen = "teacher", []
+
+        def relevance(self, query, hits):
+            self.seen.append((query, [h.text for h in hits]))
+            return [1.0 if "source" in h.text else 0.25 for h in hits]
+
+    t = Teacher()
+    groups = [Group("q1", "source one", ["n1", "n2", "n3"], "0"), Group("q2", "source two", ["m1"], "1")]
+    pairs = teacher_labels(groups, t, candidates=3)
+    assert t.seen == [("q1", ["source one", "n1", "n2"]), ("q2", ["source two", "m1"])]
+    assert [(p.query, p.passage, p.label) for p in pairs] == [
+        ("q1", "source one", 1.0), ("q1", "n1", 0.25), ("q1", "n2", 0.25), ("q2", "source two", 1.0), ("q2", "m1", 0.25)]
+
+
+def test_qlm_relevance_is_the_likelihood_relative_to_the_best_candidate():
+    import math
+
+    from ladder.retrieval.qlm import QueryLikelihood
+
+    class Scorer:
+        name = "fake"
+
+        def mean_logprobs(self, prefixes, query):
+            return [-1.0, -3.0, -1.5][:len(prefixes)]
+
+    r = QueryLikelihood(Scorer()).relevance("q", [Hit(str(i), 0.0, "t") for i in range(3)])
+    assert r == [1.0, math.exp(-2.0), math.exp(-0.5)]
+
+
+def test_cli_refuses_a_teacher_that_cannot_label_before_writing_any_question(tmp_path, monkeypatch, bow):
+    import ladder.models as models
+    from ladder.testing import run_cli
+
+    idx = tmp_path / "idx"
+    build_index(load_corpus(str(write_corpus(tmp_path / "c.jsonl"))), idx, chunking=Chunking("none"))
+    model = DummyModel(respond=writer)
+    monkeypatch.setattr(models, "load_model", lambda spec, **kw: model)
+    monkeypatch.setattr("ladder.retrieval.rerank.load_reranker", lambda spec, **kw: object())
+    r = run_cli("adapt", idx, "--queries", "8", "--teacher", "cross-encoder")
+    assert r.returncode == 2 and "cannot label pairs" in r.stderr and model.calls == []
+    r = run_cli("adapt", idx, "--teacher", "qlm:x", "--no-reranker")
+    assert r.returncode == 2 and "drop --no-reranker" in r.stderr
