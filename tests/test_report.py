@@ -75,3 +75,12 @@ def test_training_rows_get_their_loss_curves_and_others_none(result, tmp_path):
     html = write_report(data, tmp_path / "b.html").read_text()
     section = html[html.index("Training loss"):]
     assert section.count("<polyline") == 2 and "(train)" in section and "(dev)" in section
+
+
+def test_interval_plot_colours_what_clears_zero():
+    out = svg.intervals([("a − b", 0.2, 0.1, 0.3), ("c − d", 0.01, -0.05, 0.07), ("e − f", -0.2, -0.3, -0.1)],
+                        x_label="difference")
+    assert out.startswith("<svg") and out.count("<circle") == 3 and "http" not in out.replace("http://www.w3.org", "")
+    colours = re.findall(r'<circle [^>]*fill="(#[0-9a-f]+)"', out)
+    assert colours[1] == "#9ca3af" and colours[0] != colours[1] and colours[2] not in (colours[0], colours[1])
+    assert "c − d: +0.010 [-0.050, +0.070]" in out

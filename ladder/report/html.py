@@ -6,7 +6,7 @@ from typing import Any
 
 from ladder.report import best_label, disagreements
 from ladder.report.svg import STYLE as SVG_STYLE
-from ladder.report.svg import Point, bars, lines, scatter
+from ladder.report.svg import Point, bars, intervals, lines, scatter
 from ladder.verdict import label, money
 
 CSS = """
@@ -127,7 +127,10 @@ def _comparisons(d: dict[str, Any]) -> str:
                    f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]</td><td class='num'>{p}</td><td>{sig}</td>"
                    f"<td class='num'>{c['b_wins']} / {c['a_wins']}</td><td>{'McNemar' if c['method'] == 'mcnemar' else 'paired bootstrap'}</td>"
                    f"<td class='num'>{more}</td></tr>")
-    return ("<section><h2>Paired comparisons</h2><div class='scroll'><table><tr><th>pair</th><th class='num'>difference [95% CI]</th>"
+    plot = intervals([(f"{c['b']} − {c['a']}", c["diff"], c["ci_low"], c["ci_high"]) for c in comps],
+                         x_label=f"difference in {d.get('task', {}).get('metric', 'score')} (paired, same examples)")
+    return ("<section><h2>Paired comparisons</h2>" + plot +
+            "<div class='scroll'><table><tr><th>pair</th><th class='num'>difference [95% CI]</th>"
             "<th class='num'>p</th><th>significant</th><th class='num'>wins / losses</th><th>test</th>"
             "<th class='num'>examples to decide</th></tr>" + "".join(out) + "</table></div></section>")
 

@@ -250,3 +250,32 @@ def lines(series: Sequence[tuple[str, Sequence[tuple[float, float]]]], *, x_labe
         out.append(f'<polyline fill="none" stroke="{c}" stroke-width="2" points="{path}"><title>{escape(name)}</title></polyline>')
         out.append(f'<text class="lab" fill="{c}" x="{f.x1 - 4}" y="{f.y1 + 14 + 16 * k}" text-anchor="end">{escape(name)}</text>')
     return "\n".join(s for s in out if s) + "\n</svg>"
+
+
+def intervals(items: Sequence[tuple[str, float, float, float]], *, x_label: str, title: str = "",
+              width: int = 960, row: int = 26) -> str:
+    """Paired differences as points with 95% interval whiskers around a zero line, one row per item
+    (label, mean, low, high): an interval that crosses zero is drawn grey, one clear of it in colour."""
+    left = min(420, 16 + 7 * max((len(n) for n, _, _, _ in items), default=10))
+    height = 48 + len(items) * row + 40
+    f = _Frame(width, height, left=left, top=36, bottom=40)
+    lo = min([0.0, *(v[2] for v in items)])
+    hi = max([0.0, *(v[3] for v in items)])
+    pad = (hi - lo) * 0.05 or 0.05
+    xt = nice_ticks(lo - pad, hi + pad)
+    X = _scale(xt[0], xt[-1], f.x0, f.x1)
+    out = f.open(title, f"{x_label}: mean and 95% interval per comparison")
+    for t in xt:
+        out.append(f'<line class="grid" x1="{X(t):.1f}" x2="{X(t):.1f}" y1="{f.y1}" y2="{f.y0}"/>')
+        out.append(f'<text class="tick" x="{X(t):.1f}" y="{f.y0 + 16}" text-anchor="middle">{fmt_tick(t)}</text>')
+    out.append(f'<line class="axis" x1="{X(0):.1f}" x2="{X(0):.1f}" y1="{f.y1 - 6}" y2="{f.y0}"/>')
+    out.append(f'<text class="tick" x="{(f.x0 + f.x1) / 2:.0f}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>')
+    for i, (name, mean, low, high) in enumerate(items):
+        y = f.y1 + i * row + row / 2
+        color = "#9ca3af" if low <= 0 <= high else (PALETTE[2] if low > 0 else PALETTE[3])
+        tip = f"{name}: {mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+        out.append(f'<text class="lab" x="{f.x0 - 8}" y="{y + 4:.1f}" text-anchor="end">{escape(name)}</text>')
+        out.append(f'<g><title>{escape(tip)}</title><line class="ci" stroke="{color}" x1="{X(low):.1f}" x2="{X(high):.1f}" '
+                   f'y1="{y:.1f}" y2="{y:.1f}"/><circle cx="{X(mean):.1f}" cy="{y:.1f}" r="5" fill="{color}"/></g>')
+        out.append(f'<text class="tick" x="{X(high) + 6:.1f}" y="{y + 4:.1f}">{mean:+.3f}</text>')
+    return "\n".join(s for s in out if s) + "\n</svg>"
