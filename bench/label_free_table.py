@@ -1,0 +1,86 @@
+"""The label-free search results of issue 16 in one table and one plot, read from the bench JSONs:
+QLM and pointwise LLM rerankers (`rerank_qlm_*.json`), the adapted embedder and cross-encoder
+(`adapt_*.json`) and the leave-one-dataset-out cross-encoder (`general_reranker_*.json`).
+
+    python bench/label_free_table.py     # prints the Markdown table; writes label_free.json and label_free.svg
+
+Every row is a paired gain over plain hybrid on the same test queries; files not there yet are skipped.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from common import RESULTS, write
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+SETS = {"scifact": "SciFact", "squad": "SQuAD", "msmarco-5k": "MS MARCO-5k"}
+
+
+def rows_from_rerank(doc: dict) -> list[dict]:
+    out = []
+    for r in doc.get("rerankers", []):
+        kind, model = r["reranker"].split(":", 1)
+        out.append({"set": doc["dataset"], "method": f"{kind} {model}, blended ({r['blend']['kind']} {r['blend']['weight']})",
+                    "n": doc["n_queries"], "hybrid": doc["first_stage"]["ndcg@10"], "score": r["blended_ndcg@10"],
+                    "gain": r["blended_gain_over_hybrid"], "speed": f"{r['pairs_per_second']} pairs/s",
+                    "file": doc["bench"]})
+    return out
+
+
+def rows_from_adapt(doc: dict) -> list[dict]:
+    res, out = doc["results"], []
+    names = {"adapted_hybrid": "adapted embedder (hybrid)", "adapted_hybrid+ce": "adapted embedder + cross-encoder"}
+    for key, name in names.items():
+        if key in res:
+            ce = doc.get("cross_encoder") or {}
+            out.append({"set": doc["dataset"], "method": name, "n": doc["n_queries"], "hybrid": res["hybrid"]["ndcg@10"],
+                        "score": res[key]["ndcg@10"], "gain": res[key]["gain_over_hybrid"],
+                        "speed": f"{ce.get('pairs_per_second')} pairs/s" if key.endswith("ce") else "",
+                        "file": doc["bench"]})
+    return out
+
+
+def rows_from_general(doc: dict) -> list[dict]:
+    t = doc["test"]
+    return [{"set": doc["held_out"], "method": "general cross-encoder (leave-one-dataset-out)", "n": t["n_queries"],
+             "hybrid": t["hybrid_ndcg@10"], "score": t["general_ce_ndcg@10"], "gain": t["gain_over_hybrid"],
+             "speed": f"{t['pairs_per_second']} pairs/s", "file": doc["bench"]}]
+
+
+def collect() -> list[dict]:
+    rows = []
+    for pattern, fn in (("rerank_qlm_*.json", rows_from_rerank), ("adapt_*.json", rows_from_adapt),
+                        ("general_reranker_*.json", rows_from_general)):
+        for path in sorted(RESULTS.glob(pattern)):
+            doc = json.loads(path.read_text())
+            if "speed" in path.stem or "questions" in path.stem:
+                continue
+            rows += fn(doc)
+    return rows
+
+
+def ci(v: dict) -> str:
+    return f"{v['mean']:.3f} [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]"
+
+
+def main() -> None:
+    from ladder.report.svg import intervals
+
+    rows = collect()
+    print("| set | method | n | hybrid nDCG@10 | method nDCG@10 | paired gain | speed | file |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        g = r["gain"]
+        print(f"| {SETS.get(r['set'], r['set'])} | {r['method']} | {r['n']} | {ci(r['hybrid'])} | {ci(r['score'])} | "
+              f"{g['mean']:+.3f} [{g['ci95'][0]:+.3f}, {g['ci95'][1]:+.3f}] | {r['speed']} | `{r['file']}.json` |")
+    plot = intervals([(f"{SETS.get(r['set'], r['set'])}: {r['method']} (n={r['n']})", r["gain"]["mean"],
+                       *r["gain"]["ci95"]) for r in rows],
+                     x_label="paired nDCG@10 gain over hybrid (95% CI)", title="Label-free search: gain over hybrid")
+    (RESULTS / "label_free.svg").write_text(plot + "\n", encoding="utf-8")
+    write("label_free", {"rows": rows, "plot": "label_free.svg"})
+
+
+if __name__ == "__main__":
+    main()
