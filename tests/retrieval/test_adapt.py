@@ -144,13 +144,18 @@ def test_load_adapted_without_adapting_says_what_to_run(index, tmp_path):
         load_adapted(tmp_path / "idx")
 
 
+def wiki_index(tmp_path, rows):
+    """A whole-document index over Wikipedia summaries (real MiniLM), and a writer asking about each title."""
+    write_corpus(tmp_path / "w.jsonl", [{"id": r["title"], **r} for r in rows])
+    idx = build_index(load_corpus(str(tmp_path / "w.jsonl")), tmp_path / "w", chunking=Chunking("none"))
+    return idx, DummyModel(respond=lambda m: "What is " + re.match(r"Passage: ([^:]+):", m[-1]["content"]).group(1) + "?")
+
+
 @pytest.mark.integration
 def test_tiny_end_to_end_adapt_trains_and_search_uses_it(tmp_path, wiki_rows):
     """Real MiniLM training on 40 Wikipedia summaries with a title-question writer double."""
     rows = wiki_rows(40)
-    write_corpus(tmp_path / "w.jsonl", [{"id": r["title"], **r} for r in rows])
-    idx = build_index(load_corpus(str(tmp_path / "w.jsonl")), tmp_path / "w", chunking=Chunking("none"))
-    model = DummyModel(respond=lambda m: "What is " + re.match(r"Passage: ([^:]+):", m[-1]["content"]).group(1) + "?")
+    idx, model = wiki_index(tmp_path, rows)
     cfg = AdaptConfig(n_queries=40, embedder_epochs=1, reranker_epochs=0.2, holdout=0.2)
     m = adapt(idx, tmp_path / "w", cfg, model=model)
     assert m["queries"]["kept"] >= 20 and m["models"]["embedder"]["steps"] >= 1
@@ -166,10 +171,8 @@ def test_tiny_adapt_distils_a_teacher_into_the_cross_encoder(tmp_path, wiki_rows
     """With a teacher, the cross-encoder is trained pointwise on its labels (real MiniLM training)."""
     from ladder.retrieval.rerank import PointwiseLLM
 
-    rows = wiki_rows(24)
-    write_corpus(tmp_path / "w.jsonl", [{"id": r["title"], **r} for r in rows])
-    idx = build_index(load_corpus(str(tmp_path / "w.jsonl")), tmp_path / "w", chunking=Chunking("none"))
-    writer_model = DummyModel(respond=lambda m: "What is " + re.match(r"Passage: ([^:]+):", m[-1]["content"]).group(1) + "?")
+    idx, writer_model = wiki_index(tmp_path, wiki_rows(24))
+
     def judges(messages):  # relevant when the passage is about what the question names
         about = re.search(r"What is (.+?)\?", messages[-1]["content"]).group(1)
         return "yes" if messages[-1]["content"].count(about) >= 2 else "no"
