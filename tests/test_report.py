@@ -84,3 +84,17 @@ def test_interval_plot_colours_what_clears_zero():
     colours = re.findall(r'<circle [^>]*fill="(#[0-9a-f]+)"', out)
     assert colours[1] == "#9ca3af" and colours[0] != colours[1] and colours[2] not in (colours[0], colours[1])
     assert "c − d: +0.010 [-0.050, +0.070]" in out
+
+
+def test_run_plots_are_shared_and_survive_odd_run_files():
+    from ladder.report import plots
+
+    run = {"rows": [{"rung": "zero-shot", "model": "m", "score": 0.5, "ci_low": 0.4, "ci_high": 0.6, "latency_p50": 0.1,
+                     "amortised_per_1k": 0.002},
+                    "not a row"],
+           "verdict": {"comparisons": [{"a": "x", "b": "y", "diff": 0.1, "ci_low": 0.02, "ci_high": 0.2}, {"diff": "?"}],
+                       "costs": "garbled", "pareto": [0, 7]}}
+    assert plots.quality(run).count("<circle") >= 1 and plots.latency(run).startswith("<svg")
+    assert plots.paired(run).count("<circle") == 1 and plots.losses(run) == ""
+    assert all(f({}) == "" for f in (plots.quality, plots.latency, plots.losses, plots.paired))
+    assert all(f({"rows": "x", "verdict": []}) == "" for f in (plots.quality, plots.latency, plots.losses, plots.paired))

@@ -6,7 +6,7 @@ from typing import Any
 
 from ladder.report import best_label, disagreements
 from ladder.report.svg import STYLE as SVG_STYLE
-from ladder.report.svg import Point, bars, intervals, lines, scatter
+from ladder.report import plots
 from ladder.verdict import label, money
 
 CSS = """
@@ -127,44 +127,26 @@ def _comparisons(d: dict[str, Any]) -> str:
                    f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]</td><td class='num'>{p}</td><td>{sig}</td>"
                    f"<td class='num'>{c['b_wins']} / {c['a_wins']}</td><td>{'McNemar' if c['method'] == 'mcnemar' else 'paired bootstrap'}</td>"
                    f"<td class='num'>{more}</td></tr>")
-    plot = intervals([(f"{c['b']} − {c['a']}", c["diff"], c["ci_low"], c["ci_high"]) for c in comps],
-                         x_label=f"difference in {d.get('task', {}).get('metric', 'score')} (paired, same examples)")
-    return ("<section><h2>Paired comparisons</h2>" + plot +
+    return ("<section><h2>Paired comparisons</h2>" + plots.paired(d) +
             "<div class='scroll'><table><tr><th>pair</th><th class='num'>difference [95% CI]</th>"
             "<th class='num'>p</th><th>significant</th><th class='num'>wins / losses</th><th>test</th>"
             "<th class='num'>examples to decide</th></tr>" + "".join(out) + "</table></div></section>")
 
 
 def _cost_plot(d: dict[str, Any]) -> str:
-    rows, v = d.get("rows", []), d.get("verdict") or {}
-    costs = v.get("costs") or [{"amortised_per_1k": r.get("amortised_per_1k")} for r in rows]
-    pts = [Point(costs[i].get("amortised_per_1k"), r["score"], r["ci_low"], r["ci_high"], label(r), i == d.get("best_index"))
-           for i, r in enumerate(rows)]
-    svg = scatter(pts, x_label="$ per 1,000 requests, amortised (log scale)", y_label=f"{d.get('task', {}).get('metric', 'score')}",
-                  front=v.get("pareto") or [], target=(d.get("task") or {}).get("target"))
+    svg = plots.quality(d)
     return ("<section><h2>Quality vs cost</h2>" + svg + "<p class='mute'>Bars: 95% intervals. Dashed green: the Pareto "
-            "front (no other row is both cheaper and better). Ringed: the recommendation.</p></section>")
+            "front (no other row is both cheaper and better). Ringed: the recommendation.</p></section>") if svg else ""
 
 
 def _latency(d: dict[str, Any]) -> str:
-    rows = d.get("rows", [])
-    if not rows:
-        return ""
-    items = [(label(r), r.get("latency_p50", 0.0) * 1000, r.get("latency_p95", 0.0) * 1000) for r in rows]
-    return "<section><h2>Latency per request</h2>" + bars(items, x_label="milliseconds") + "</section>"
+    svg = plots.latency(d)
+    return "<section><h2>Latency per request</h2>" + svg + "</section>" if svg else ""
 
 
 def _losses(d: dict[str, Any]) -> str:
-    series = []
-    for r in d.get("rows", []):
-        curve = r.get("loss_curve") or []
-        for key, name in (("loss", "train"), ("dev_loss", "dev")):
-            pts = [(float(p.get("step", k)), float(p[key])) for k, p in enumerate(curve) if p.get(key) is not None]
-            if pts:
-                series.append((f"{label(r)} ({name})", pts))
-    if not series:
-        return ""
-    return "<section><h2>Training loss</h2>" + lines(series, x_label="step", y_label="loss") + "</section>"
+    svg = plots.losses(d)
+    return "<section><h2>Training loss</h2>" + svg + "</section>" if svg else ""
 
 
 def _examples(d: dict[str, Any]) -> str:

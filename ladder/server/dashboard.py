@@ -61,25 +61,12 @@ def read(root: Path | None, run_id: str) -> dict[str, Any]:
 
 
 def plots(run: dict[str, Any]) -> dict[str, str]:
-    """The report's SVG plots for a run (quality vs cost: log x, intervals, front; latency; training loss) and CSS."""
-    from ladder.report.svg import STYLE, Point, bars, lines, scatter
+    """The report's SVG plots for a run (ladder.report.plots) and their CSS."""
+    from ladder.report import plots as p
+    from ladder.report.svg import STYLE
 
-    rows = run.get("rows") or []
-    best = run.get("best_index")
-    front = [i for i in ((run.get("verdict") or {}).get("pareto") or []) if isinstance(i, int) and i < len(rows)]
-    pts = [Point(r.get("amortised_per_1k") if r.get("amortised_per_1k") is not None else r.get("cost_per_1k"),
-                 r.get("score", 0.0), r.get("ci_low"), r.get("ci_high"), f"{r.get('rung')} / {r.get('model')}",
-                 i == best) for i, r in enumerate(rows)]
-    target = (run.get("task") or {}).get("target") if isinstance(run.get("task"), dict) else None
-    quality = scatter(pts, x_label="$ per 1k requests (amortised)", y_label=rows[0].get("metric", "score")
-                      if rows else "score", front=front, target=target, title="Quality against cost")
-    latency = bars([(f"{r.get('rung')} / {r.get('model')}", r.get("latency_p50") or 0.0, r.get("latency_p95") or 0.0)
-                    for r in rows], x_label="seconds per request", title="Latency") if rows else ""
-    curves = [(f"{r.get('rung')} / {r.get('model')}", [(p["step"], p["loss"]) for p in r["loss_curve"]
-                                                       if isinstance(p, dict) and "step" in p and "loss" in p])
-              for r in rows if isinstance(r.get("loss_curve"), list)]
-    loss = lines(curves, x_label="step", y_label="training loss", title="Training loss") if curves else ""
-    return {"quality": quality, "latency": latency, "loss": loss, "style": STYLE}
+    return {"quality": p.quality(run), "latency": p.latency(run), "loss": p.losses(run), "paired": p.paired(run),
+            "style": STYLE}
 
 
 def diff(run: dict[str, Any], a: int, b: int, everything: bool) -> dict[str, Any]:

@@ -109,6 +109,7 @@ async function openRun(id) {
   $("#plot-quality").innerHTML = run.plots.quality;
   $("#plot-latency").innerHTML = run.plots.latency;
   $("#plot-loss").innerHTML = run.plots.loss;
+  $("#plot-paired").innerHTML = run.plots.paired;
   for (const [sel, pick] of [["#diff-a", 0], ["#diff-b", Math.min(1, run.rows.length - 1)]]) {
     const s = $(sel);
     s.replaceChildren(...run.rows.map((r, i) => { const o = el("option", `${i}: ${r.rung} / ${r.model}`); o.value = i; return o; }));
