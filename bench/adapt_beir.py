@@ -18,7 +18,7 @@ import os
 import random
 import time
 
-from common import need_data, write
+from common import need_data, use_threads, write
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATASETS = {"scifact": ("beir", "scifact"), "msmarco-5k": ("beir", "msmarco-5k"), "squad": ("squad", "retrieval")}
@@ -43,7 +43,7 @@ def stage_adapt(args, folder) -> None:
 
     idx = base_index(folder)
     cfg = AdaptConfig(n_queries=args.queries, llm=args.llm, seed=args.seed, reranker_minutes=args.reranker_minutes,
-                      embedder_epochs=args.embedder_epochs, threads=1,
+                      embedder_epochs=args.embedder_epochs, threads=args.threads,
                       embedder=not args.generate_only, reranker=not args.generate_only,
                       generate_minutes=args.generate_minutes)
     last = [0.0]
@@ -81,7 +81,7 @@ def stage_eval(args, folder) -> None:
     scores = {name: [ndcg_at_k([h.doc_id for h in hits], qrels[q]) for q, hits in zip(ids, run)] for name, run in runs.items()}
     base = scores["hybrid"]
     rows = {name: {"ndcg@10": ci(s), "gain_over_hybrid": ci(x - y for x, y in zip(s, base))} for name, s in scores.items()}
-    out = {"dataset": args.dataset, "split": "test", "n_queries": len(ids), "query_seed": args.seed,
+    out = {"dataset": args.dataset, "split": "test", "n_queries": len(ids), "query_seed": args.seed, "threads": args.threads,
            "adapted": a.manifest, "results": rows}
     if a.reranker is not None:
         out["cross_encoder"] = {"pairs_per_second": round(a.reranker.pairs / ce_s, 1),
@@ -103,10 +103,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="")
     args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
-    os.environ["LADDER_THREADS"] = "1"
+    args.threads = use_threads()
     folder = need_data(*DATASETS[args.dataset])
     stage_adapt(args, folder) if args.stage == "adapt" else stage_eval(args, folder)
 

@@ -40,3 +40,17 @@ def load_model_threads(spec: str, threads: int):
     if threads:
         os.environ["LADDER_THREADS"] = str(threads)
     return load_model(spec)
+
+
+def use_threads() -> int:
+    """Threads for this bench's torch and llama.cpp work: $BENCH_THREADS, else 1 (the safe choice on a
+    CPU shared with other jobs; 2 on this 2-core machine only when nothing else runs). Set once, recorded
+    in the results."""
+    import os
+
+    import torch
+
+    n = int(os.environ.get("BENCH_THREADS", "1"))
+    torch.set_num_threads(n)
+    os.environ["LADDER_THREADS"] = str(n)
+    return n

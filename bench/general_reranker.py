@@ -23,7 +23,7 @@ import random
 import time
 from pathlib import Path
 
-from common import need_data, write
+from common import need_data, use_threads, write
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SETS = {"scifact": ("beir", "scifact"), "msmarco-5k": ("beir", "msmarco-5k"), "squad": ("squad", "retrieval")}
@@ -90,7 +90,7 @@ def train(args, folder: Path) -> tuple[Path, dict]:
     groups, held = td.groups_from_beir(folder, "train", args.pool, None, args.seed, args.holdout, "bm25")
     groups = capped(groups, args.seed)
     cfg = tr.TrainConfig(loss="listwise", group_size=8, batch_size=32, epochs=args.epochs, seed=args.seed,
-                         time_budget=60 * args.train_minutes, threads=1)
+                         time_budget=60 * args.train_minutes, threads=args.threads)
     last = [0.0]
 
     def progress(done, total, loss):
@@ -141,16 +141,13 @@ def main() -> None:
     ap.add_argument("--test-queries", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
-    os.environ["LADDER_THREADS"] = "1"
+    args.threads = use_threads()
     t0 = time.perf_counter()
     folder, used = merged_folder(args.held_out, args.per_source, args.seed)
     model_dir, meta = train(args, folder)
     result = score(args, model_dir)
     write(f"general_reranker_{args.held_out}", {
-        "held_out": args.held_out, "trained_on": used, "labels_of_held_out_read": "test qrels, to score only",
+        "held_out": args.held_out, "threads": args.threads, "trained_on": used, "labels_of_held_out_read": "test qrels, to score only",
         "recipe": {"loss": "listwise", "group_size": 8, "batch_size": 32, "mined_with": "bm25", "pool": args.pool,
                    "train_minutes": args.train_minutes, "epochs": args.epochs, "base": "bundled MiniLM-L6"},
         "training": {k: meta.get(k) for k in ("groups", "pairs", "steps", "train_seconds", "stopped_early", "loss_first", "loss_last")},

@@ -19,7 +19,7 @@ import os
 import random
 import time
 
-from common import DATA, need_data, write
+from common import DATA, need_data, use_threads, write
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -137,6 +137,7 @@ def run(args) -> None:
     base_scores = per_query(base, test_q)
     result = {"dataset": args.dataset, "folder": str(folder.relative_to(DATA.parent.parent)) if DATA.parent.parent in folder.parents else str(folder),
               "split": "test", "n_queries": len(test_ids), "query_seed": args.seed, "depth": args.depth,
+              "threads": args.threads,
               "model": args.model, "model_sha256": BUNDLED[args.model].sha256 if args.model in BUNDLED else None,
               "first_stage": {"method": "hybrid", "embedder": "minilm", "ndcg@10": ci(base_scores)}, "rerankers": []}
     for kind in args.rerankers.split(","):
@@ -215,10 +216,7 @@ def main() -> None:
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--speed-pairs", type=int, default=16)
     args = ap.parse_args()
-    import torch
-
-    torch.set_num_threads(1)
-    os.environ["LADDER_THREADS"] = "1"
+    args.threads = use_threads()
     speed(args) if args.speed else run(args)
 
 
