@@ -66,7 +66,7 @@ def ci(v: dict) -> str:
 
 
 def main() -> None:
-    from ladder.report.svg import intervals
+    from ladder.report.svg import STYLE, intervals
 
     rows = collect()
     print("| set | method | n | hybrid nDCG@10 | method nDCG@10 | paired gain | speed | file |")
@@ -78,7 +78,8 @@ def main() -> None:
     plot = intervals([(f"{SETS.get(r['set'], r['set'])}: {r['method']} (n={r['n']})", r["gain"]["mean"],
                        *r["gain"]["ci95"]) for r in rows],
                      x_label="paired nDCG@10 gain over hybrid (95% CI)", title="Label-free search: gain over hybrid")
-    (RESULTS / "label_free.svg").write_text(plot + "\n", encoding="utf-8")
+    head, _, rest = plot.partition(">")  # a file on its own: the plot's CSS goes inside it
+    (RESULTS / "label_free.svg").write_text(f"{head}><style>{STYLE}</style>{rest}\n", encoding="utf-8")
     write("label_free", {"rows": rows, "plot": "label_free.svg"})
 
 
