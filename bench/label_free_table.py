@@ -22,6 +22,7 @@ def rows_from_rerank(doc: dict) -> list[dict]:
     out = []
     for r in doc.get("rerankers", []):
         kind, model = r["reranker"].split(":", 1)
+        model += ", bf16" if kind == "qlm" and doc.get("qlm_dtype") == "bfloat16" else ""
         out.append({"set": doc["dataset"], "method": f"{kind} {model}, blended ({r['blend']['kind']} {r['blend']['weight']})",
                     "n": doc["n_queries"], "hybrid": doc["first_stage"]["ndcg@10"], "score": r["blended_ndcg@10"],
                     "gain": r["blended_gain_over_hybrid"], "speed": f"{r['pairs_per_second']} pairs/s",

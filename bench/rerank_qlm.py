@@ -9,7 +9,7 @@ fixed default `qlm.DEFAULT_BLEND` (itself chosen on SciFact train queries). Scor
 (query, doc) under $LADDER_HOME/bench/, so an interrupted run resumes.
 
     python bench/rerank_qlm.py --dataset scifact --model smollm2-135m --rerankers qlm,pointwise --test-queries 50
-    python bench/rerank_qlm.py --speed --model smollm2-135m     # pairs/s: llama.cpp against torch, same pairs
+    python bench/rerank_qlm.py --speed --model smollm2-135m     # pairs/s: llama.cpp, torch fp32, torch bf16; same pairs
 """
 from __future__ import annotations
 
@@ -55,12 +55,12 @@ def sample(ids: list[str], n: int, seed: int = 0) -> list[str]:
     return sorted(random.Random(seed).sample(sorted(ids), n)) if n and n < len(ids) else sorted(ids)
 
 
-def make_scorer(kind: str, model_name: str, backend: str):
+def make_scorer(kind: str, model_name: str, backend: str, dtype: str):
     """kind -> score(query, hits) -> list[float] (higher = more relevant)."""
     if kind == "qlm":
         from ladder.retrieval.qlm import QueryLikelihood, make_scorer as scorer
 
-        r = QueryLikelihood(scorer(model_name, backend))
+        r = QueryLikelihood(scorer(model_name, backend, dtype=dtype))
         return r.scores
     from ladder.retrieval.rerank import PointwiseLLM
     from common import load_model_threads
@@ -119,6 +119,7 @@ def choose_blend(first, scores, qrels, ids, depth) -> tuple[tuple[str, float], d
 
 def run(args) -> None:
     from ladder.models.bundled import BUNDLED
+    from ladder.models.hf import inference_dtype
     from ladder.retrieval.chunk import Chunking
     from ladder.retrieval.evaluate import load_qrels, load_queries
     from ladder.retrieval.index import open_index
@@ -137,13 +138,15 @@ def run(args) -> None:
     base_scores = per_query(base, test_q)
     result = {"dataset": args.dataset, "folder": str(folder.relative_to(DATA.parent.parent)) if DATA.parent.parent in folder.parents else str(folder),
               "split": "test", "n_queries": len(test_ids), "query_seed": args.seed, "depth": args.depth,
-              "threads": args.threads,
+              "threads": args.threads, "qlm_dtype": str(inference_dtype(args.dtype)).replace("torch.", ""),
               "model": args.model, "model_sha256": BUNDLED[args.model].sha256 if args.model in BUNDLED else None,
               "first_stage": {"method": "hybrid", "embedder": "minilm", "ndcg@10": ci(base_scores)}, "rerankers": []}
     for kind in args.rerankers.split(","):
         label = f"{args.dataset}-{kind}-{args.model}-d{args.depth}" + (f"-{args.backend}" if kind == "qlm" else "")
+        if kind == "qlm" and args.backend == "torch" and result["qlm_dtype"] != "float32":
+            label += f"-{result['qlm_dtype']}"  # fp32 scores (the earlier runs) stay apart
         cache = Cache(label)
-        score = _Lazy(lambda: make_scorer(kind, args.model, args.backend))
+        score = _Lazy(lambda: make_scorer(kind, args.model, args.backend, args.dtype))
         dev = score_all(cache, score, queries, first, dev_ids, args.depth, label + " holdout") if dev_ids else {}
         test = score_all(cache, score, queries, first, test_ids, args.depth, label + " test")
         if dev_ids:
@@ -176,30 +179,40 @@ class _Lazy:
 
 
 def speed(args) -> None:
-    """pairs/s of the two QLM backends on the same SciFact pairs (one thread each), and their agreement."""
-    import torch
-
+    """pairs/s of the QLM backends on the same SciFact pairs: llama.cpp (4-bit GGUF), torch fp32 and
+    torch bf16 (`hf.inference_dtype`), each alone on `BENCH_THREADS` threads; and their score gaps."""
     from ladder.models.bundled import BUNDLED
+    from ladder.models.hf import cpu_has_bf16
     from ladder.retrieval.hit import Hit
     from ladder.retrieval.qlm import make_scorer as scorer, qlm_prefix
 
-    torch.set_num_threads(1)
     folder = need_data("beir", "scifact")
     rows = [json.loads(l) for _, l in zip(range(args.speed_pairs), open(folder / "corpus.jsonl"))]
     prefixes = [qlm_prefix(Hit(r["_id"], 0.0, r["text"], r["title"])) for r in rows]
     query = " " + json.loads(next(open(folder / "queries.jsonl")))["text"]
     out, scores = {}, {}
-    for backend in ("llamacpp", "torch"):
-        s = scorer(args.model, backend)
+    for name, backend, dtype in (("llamacpp", "llamacpp", "auto"), ("torch_fp32", "torch", "fp32"), ("torch_bf16", "torch", "bf16")):
+        s = scorer(args.model, backend, dtype=dtype)
         s.mean_logprobs(prefixes[:1], query)  # load and warm up
         t = time.perf_counter()
-        scores[backend] = s.mean_logprobs(prefixes, query)
-        out[backend] = {"pairs_per_second": round(len(prefixes) / (time.perf_counter() - t), 3)}
-    gap = max(abs(a - b) for a, b in zip(scores["llamacpp"], scores["torch"]))
+        scores[name] = s.mean_logprobs(prefixes, query)
+        out[name] = {"pairs_per_second": round(len(prefixes) / (time.perf_counter() - t), 3)}
+        del s
+
+    def gap(a: str, b: str) -> float:
+        return round(max(abs(x - y) for x, y in zip(scores[a], scores[b])), 4)
+
+    def same_order(a: str, b: str) -> bool:
+        return sorted(range(len(prefixes)), key=lambda i: -scores[a][i]) == sorted(range(len(prefixes)), key=lambda i: -scores[b][i])
+
+    fp32 = out["torch_fp32"]["pairs_per_second"]
     write(args.name or f"rerank_qlm_speed_{args.model}", {
-        "model": args.model, "model_sha256": BUNDLED[args.model].sha256, "pairs": len(prefixes), "threads": 1,
-        "backends": out, "torch_over_llamacpp": round(out["torch"]["pairs_per_second"] / out["llamacpp"]["pairs_per_second"], 2),
-        "max_abs_gap_mean_logprob": round(gap, 4)})
+        "model": args.model, "model_sha256": BUNDLED[args.model].sha256, "pairs": len(prefixes), "threads": args.threads,
+        "cpu_has_native_bf16": cpu_has_bf16(), "backends": out,
+        "torch_fp32_over_llamacpp": round(fp32 / out["llamacpp"]["pairs_per_second"], 2),
+        "torch_bf16_over_fp32": round(out["torch_bf16"]["pairs_per_second"] / fp32, 2),
+        "max_abs_gap_mean_logprob": {"llamacpp_vs_fp32": gap("llamacpp", "torch_fp32"), "bf16_vs_fp32": gap("torch_bf16", "torch_fp32")},
+        "same_order": {"llamacpp_vs_fp32": same_order("llamacpp", "torch_fp32"), "bf16_vs_fp32": same_order("torch_bf16", "torch_fp32")}})
 
 
 def main() -> None:
@@ -208,6 +221,7 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--rerankers", default="qlm,pointwise")
     ap.add_argument("--backend", default="torch", help="qlm backend: torch or llamacpp")
+    ap.add_argument("--dtype", default="auto", help="torch qlm weights: auto (bf16 where the CPU has it), bf16, fp32")
     ap.add_argument("--test-queries", type=int, default=50, help="seeded subset of test queries (0 = all)")
     ap.add_argument("--holdout", type=int, default=40, help="sampled train queries to choose the blend on (if train qrels exist)")
     ap.add_argument("--depth", type=int, default=10)

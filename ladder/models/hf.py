@@ -10,8 +10,11 @@ API (shared by the fine-tuning and pretraining code):
 - `hf_dir(spec) -> Path`: the base as a Hugging Face folder (fp32 safetensors + tokenizer +
   chat template), converted once from the GGUF into `$LADDER_HOME/hf/<name>-<hash>/` (the
   GGUF is dequantized by transformers, so training sees exactly the weights llama.cpp serves).
-- `load_base(spec, dtype=torch.float32) -> (model, tokenizer)`: an fp32 torch model (eval
-  mode) and its tokenizer, loaded from `hf_dir(spec)`.
+- `load_base(spec, dtype=torch.float32) -> (model, tokenizer)`: a torch model (eval mode, fp32
+  unless `dtype` says otherwise) and its tokenizer, loaded from `hf_dir(spec)`.
+- `inference_dtype(name="auto")`: the torch dtype for read-only scoring: bf16 where the CPU
+  multiplies bf16 natively (avx512_bf16 or AMX: 4.7x the fp32 matmul rate on this machine's EPYC),
+  else fp32.
 - `save_hf(model, tokenizer, out_dir)`: save_pretrained for a GGUF-loaded model (clears the
   GGUF quantizer marks first), written to a temp folder and renamed.
 - `export_gguf(hf_dir, out_path, outtype="f16")`: a full HF model -> GGUF (convert_hf_to_gguf.py).
@@ -123,8 +126,30 @@ def _cached_tensor_name_map() -> Iterator[None]:
         gguf.get_tensor_name_map = original
 
 
+def inference_dtype(name: str = "auto") -> Any:
+    """"auto" -> bf16 if the CPU has native bf16 arithmetic, else fp32; or "bf16" / "fp32" as asked.
+
+    bf16 without hardware support is emulated and slower than fp32, hence the check."""
+    import torch
+
+    if name not in ("auto", "bf16", "fp32"):
+        raise LadderError(f"unknown dtype '{name}'; choose one of: auto, bf16, fp32")
+    if name == "auto":
+        name = "bf16" if cpu_has_bf16() else "fp32"
+    return torch.bfloat16 if name == "bf16" else torch.float32
+
+
+def cpu_has_bf16() -> bool:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def load_base(spec: str | os.PathLike, dtype: Any = None) -> tuple[Any, Any]:
-    """(model, tokenizer) in fp32 on CPU, eval mode. The tokenizer has a pad token."""
+    """(model, tokenizer) on CPU, eval mode, fp32 unless `dtype` is given. The tokenizer has a pad token."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging

@@ -15,7 +15,9 @@ Two backends score the query tokens, chosen by `backend=`; they agree to within 
 - `torch` (default: 1.47 against 1.30 pairs/s for llama.cpp with smollm2-135m on one thread, the
   same 16 SciFact pairs, bench/results/rerank_qlm_speed_smollm2-135m.json): the bundled GGUF dequantized to fp32 once
   (`ladder.models.hf`), a query's pairs padded into one batch, the vocabulary projection applied
-  only at the query's positions.
+  only at the query's positions. `dtype="auto"` runs the weights in bf16 where the CPU has native
+  bf16 (`hf.inference_dtype`): 3.2x the fp32 pairs/s for qwen2.5-coder-0.5b on two threads, scores
+  within 0.03 nats per token of fp32 (bench/results/rerank_qlm_speed_*.json).
 - `llamacpp`: the GGUF run by llama.cpp. The prompt prefix is evaluated with logits for its last
   position only (llama.cpp reuses the KV cache of the prefix shared with the previous pair: the
   fixed "Passage:" start), then the query's tokens in one batch with logits for every position.
@@ -107,10 +109,11 @@ class LlamaCppScorer:
 class TorchScorer:
     """Continuation log-probs from the fp32 Hugging Face weights of a bundled model (or an HF folder)."""
 
-    def __init__(self, spec: str, batch_size: int = 8, max_tokens: int = 512):
-        from ladder.models.hf import load_base
+    def __init__(self, spec: str, batch_size: int = 8, max_tokens: int = 512, dtype: str = "auto"):
+        from ladder.models.hf import inference_dtype, load_base
 
-        self.model, self.tok = load_base(spec)
+        self.dtype = inference_dtype(dtype)
+        self.model, self.tok = load_base(spec, dtype=self.dtype)
         self.name, self.batch_size, self.max_tokens = str(spec), batch_size, max_tokens
         self.tokens_in = 0
 
@@ -148,9 +151,10 @@ class TorchScorer:
         return per_token.mean(dim=1).tolist()
 
 
-def make_scorer(spec: str, backend: str = "torch", model=None) -> ContinuationScorer:
+def make_scorer(spec: str, backend: str = "torch", model=None, dtype: str = "auto") -> ContinuationScorer:
+    """`dtype` (auto, bf16, fp32) applies to the torch backend; llama.cpp runs the GGUF as it is."""
     if backend == "torch" and model is None:
-        return TorchScorer(spec)
+        return TorchScorer(spec, dtype=dtype)
     if backend not in ("llamacpp", "torch"):
         raise LadderError(f"unknown qlm backend '{backend}'; choose one of: llamacpp, torch")
     if model is None:

@@ -80,7 +80,23 @@ def test_both_backends_agree_and_prefer_the_answering_passage():
     q = " Who painted the ceiling of the Sistine Chapel?"
     prefixes = [qlm_prefix(h) for h in HITS]
     a = make_scorer("smollm2-135m", "llamacpp").mean_logprobs(prefixes, q)
-    b = make_scorer("smollm2-135m", "torch").mean_logprobs(prefixes, q)
-    assert all(x < 0 for x in a + b)
+    b = make_scorer("smollm2-135m", "torch", dtype="fp32").mean_logprobs(prefixes, q)
+    c = make_scorer("smollm2-135m", "torch", dtype="bf16").mean_logprobs(prefixes, q)
+    assert all(x < 0 for x in a + b + c)
     assert max(abs(x - y) for x, y in zip(a, b)) < 0.15
-    assert a[2] > max(a[:2]) and b[2] > max(b[:2])
+    assert max(abs(x - y) for x, y in zip(b, c)) < 0.1  # bf16 weights: the same scores, give or take
+    assert a[2] > max(a[:2]) and b[2] > max(b[:2]) and c[2] > max(c[:2])
+
+
+def test_inference_dtype_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+    import torch
+
+    from ladder.models import hf
+
+    assert hf.inference_dtype("fp32") is torch.float32 and hf.inference_dtype("bf16") is torch.bfloat16
+    monkeypatch.setattr(hf, "cpu_has_bf16", lambda: False)
+    assert hf.inference_dtype() is torch.float32
+    monkeypatch.setattr(hf, "cpu_has_bf16", lambda: True)
+    assert hf.inference_dtype("auto") is torch.bfloat16
+    with pytest.raises(LadderError, match="unknown dtype 'fp16'.*auto, bf16, fp32"):
+        hf.inference_dtype("fp16")
