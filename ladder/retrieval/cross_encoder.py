@@ -61,6 +61,9 @@ class CrossEncoderReranker:
     def scores(self, query: str, passages: list[str]) -> list[float]:
         if not passages:
             return []
+        from ladder.retrieval.threads import torch_threads
+
+        torch_threads(small=False)  # a query embedding just before may have left torch on one thread
         t = time.perf_counter()
         out = self.model.predict([(query, p) for p in passages], batch_size=self.batch_size,
                                  show_progress_bar=False, convert_to_numpy=True, activation_fn=_identity())

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ladder.errors import LadderError
+from ladder.retrieval.threads import SMALL_BATCH, torch_threads
 
 DEFAULT_EMBEDDER = "minilm"
 
@@ -94,7 +95,7 @@ def embed(texts: Sequence[str], model: str = DEFAULT_EMBEDDER, batch_size: int =
     order = np.argsort([-len(t) for t in texts], kind="stable")
     blocks = [order[i:i + block] for i in range(0, len(order), block)]
     bar = _progress(len(texts), "embedding") if progress else None
-    _set_threads(small=len(texts) <= SMALL_BATCH)
+    torch_threads(small=len(texts) <= SMALL_BATCH)
     try:
         for b in blocks:
             vecs = st.encode([texts[i] for i in b], batch_size=batch_size, normalize_embeddings=True,
@@ -106,26 +107,6 @@ def embed(texts: Sequence[str], model: str = DEFAULT_EMBEDDER, batch_size: int =
         if bar:
             bar[0].stop()
     return out
-
-
-SMALL_BATCH = 16  # a query or a few: one thread answers faster than several contending for shared cores
-
-
-_THREADS: dict[str, int] = {}
-
-
-def _set_threads(small: bool) -> None:
-    """One torch thread for a query or a few, the thread count found at first use for bulk work.
-
-    Sticky rather than restored after each call: switching torch's thread
-    pool costs milliseconds per query, so consecutive queries stay on one thread.
-    """
-    import torch
-
-    bulk = _THREADS.setdefault("bulk", torch.get_num_threads())
-    want = 1 if small else bulk
-    if torch.get_num_threads() != want:
-        torch.set_num_threads(want)
 
 
 def _progress(total: int, what: str):

@@ -118,6 +118,9 @@ class TorchScorer:
         self.tokens_in = 0
 
     def mean_logprobs(self, prefixes: list[str], continuation: str) -> list[float]:
+        from ladder.retrieval.threads import torch_threads
+
+        torch_threads(small=False)  # a query embedding just before may have left torch on one thread
         cont = self.tok(continuation, add_special_tokens=False)["input_ids"]
         if not cont:
             raise LadderError("qlm: the query is empty")

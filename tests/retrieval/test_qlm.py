@@ -100,3 +100,20 @@ def test_inference_dtype_is_bf16_only_where_the_cpu_has_it(monkeypatch):
     assert hf.inference_dtype("auto") is torch.bfloat16
     with pytest.raises(LadderError, match="unknown dtype 'fp16'.*auto, bf16, fp32"):
         hf.inference_dtype("fp16")
+
+
+def test_bulk_scoring_takes_back_the_threads_a_query_embedding_left_at_one(monkeypatch):
+    """A query embedding leaves torch on one thread (sticky); the rerankers' bulk work must not stay there."""
+    import torch
+
+    from ladder.retrieval import threads
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(threads, "_THREADS", {"bulk": 2})
+    try:
+        threads.torch_threads(small=True)
+        assert torch.get_num_threads() == 1
+        threads.torch_threads(small=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
