@@ -156,13 +156,19 @@ def run(args) -> None:
             (bk, bw), how = DEFAULT_BLEND, {"chosen_on": "fixed default qlm.DEFAULT_BLEND (chosen on SciFact train queries)"}
         alone = per_query({q: ranked(first[q], test[q], args.depth, "rank", 1.0) for q in test_ids}, test_q)
         blended = per_query({q: ranked(first[q], test[q], args.depth, bk, bw) for q in test_ids}, test_q)
+        gains = [a - b for a, b in zip(blended, base_scores)]
         row = {"reranker": f"{kind}:{args.model}", "backend": args.backend if kind == "qlm" else "llamacpp",
                "alone_ndcg@10": ci(alone), "alone_gain_over_hybrid": ci(a - b for a, b in zip(alone, base_scores)),
                "blend": {"kind": bk, "weight": bw, **how},
-               "blended_ndcg@10": ci(blended), "blended_gain_over_hybrid": ci(a - b for a, b in zip(blended, base_scores)),
+               "blended_ndcg@10": ci(blended), "blended_gain_over_hybrid": ci(gains),
                "pairs_scored": cache.data["pairs"], "pairs_per_second": round(cache.data["pairs"] / max(cache.data["seconds"], 1e-9), 3),
                "seconds_per_query": round(cache.data["seconds"] / max(cache.data["pairs"], 1) * args.depth, 2)}
-        print(json.dumps(row), flush=True)
+        if args.fresh_after:  # the queries an earlier, smaller run of the same seed never saw: a replication
+            seen = set(sample([q for q in test_q if q in queries], args.fresh_after, args.seed))
+            fresh = [g for q, g in zip(sorted(test_ids), gains) if q not in seen]
+            row["gain_on_queries_not_in_first_" + str(args.fresh_after)] = {"n": len(fresh), **ci(fresh)}
+        row["per_query"] = {q: [round(b, 4), round(a, 4)] for q, b, a in zip(sorted(test_ids), base_scores, blended)}
+        print(json.dumps({k: v for k, v in row.items() if k != "per_query"}), flush=True)
         result["rerankers"].append(row)
         write(args.name or f"rerank_qlm_{args.dataset}_{args.model}", result)
 
@@ -227,6 +233,8 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="")
+    ap.add_argument("--fresh-after", type=int, default=0,
+                    help="also report the gain on the queries not in the seeded N-query sample (an earlier run's)")
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--speed-pairs", type=int, default=16)
     args = ap.parse_args()
