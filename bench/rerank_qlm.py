@@ -208,8 +208,10 @@ def speed(args) -> None:
     def gap(a: str, b: str) -> float:
         return round(max(abs(x - y) for x, y in zip(scores[a], scores[b])), 4)
 
-    def same_order(a: str, b: str) -> bool:
-        return sorted(range(len(prefixes)), key=lambda i: -scores[a][i]) == sorted(range(len(prefixes)), key=lambda i: -scores[b][i])
+    def spearman(a: str, b: str) -> float:  # the 16 passages are unrelated to the query: close scores, so ranks
+        from scipy.stats import spearmanr
+
+        return round(float(spearmanr(scores[a], scores[b]).statistic), 4)
 
     fp32 = out["torch_fp32"]["pairs_per_second"]
     write(args.name or f"rerank_qlm_speed_{args.model}", {
@@ -218,7 +220,8 @@ def speed(args) -> None:
         "torch_fp32_over_llamacpp": round(fp32 / out["llamacpp"]["pairs_per_second"], 2),
         "torch_bf16_over_fp32": round(out["torch_bf16"]["pairs_per_second"] / fp32, 2),
         "max_abs_gap_mean_logprob": {"llamacpp_vs_fp32": gap("llamacpp", "torch_fp32"), "bf16_vs_fp32": gap("torch_bf16", "torch_fp32")},
-        "same_order": {"llamacpp_vs_fp32": same_order("llamacpp", "torch_fp32"), "bf16_vs_fp32": same_order("torch_bf16", "torch_fp32")}})
+        "spearman": {"llamacpp_vs_fp32": spearman("llamacpp", "torch_fp32"), "bf16_vs_fp32": spearman("torch_bf16", "torch_fp32")},
+        "scores": {k: [round(x, 4) for x in v] for k, v in scores.items()}})
 
 
 def main() -> None:

@@ -13,8 +13,7 @@ API (shared by the fine-tuning and pretraining code):
 - `load_base(spec, dtype=torch.float32) -> (model, tokenizer)`: a torch model (eval mode, fp32
   unless `dtype` says otherwise) and its tokenizer, loaded from `hf_dir(spec)`.
 - `inference_dtype(name="auto")`: the torch dtype for read-only scoring: bf16 where the CPU
-  multiplies bf16 natively (avx512_bf16 or AMX: 4.7x the fp32 matmul rate on this machine's EPYC),
-  else fp32.
+  multiplies bf16 natively (avx512_bf16 or AMX), else fp32.
 - `save_hf(model, tokenizer, out_dir)`: save_pretrained for a GGUF-loaded model (clears the
   GGUF quantizer marks first), written to a temp folder and renamed.
 - `export_gguf(hf_dir, out_path, outtype="f16")`: a full HF model -> GGUF (convert_hf_to_gguf.py).
