@@ -41,10 +41,11 @@ class Cache:
         keys = [f"{qid}\t{h.doc_id}" for h in hits]
         return [s[k] for k in keys] if all(k in s for k in keys) else None
 
-    def put(self, qid: str, hits, scores, seconds: float) -> None:
+    def put(self, qid: str, hits, scores, seconds: float, threads: int) -> None:
         self.data["scores"].update({f"{qid}\t{h.doc_id}": v for h, v in zip(hits, scores)})
         self.data["pairs"] += len(hits)
         self.data["seconds"] += seconds
+        self.data["threads"] = sorted(set(self.data.get("threads", [])) | {threads})  # the timing's, over every run
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data))
@@ -70,7 +71,7 @@ def make_scorer(kind: str, model_name: str, backend: str, dtype: str):
     return PointwiseLLM(load_model_threads(model_name, 1), max_words=MAX_WORDS).margins  # the same passage words as qlm
 
 
-def score_all(cache: Cache, score, queries, first, ids, depth, label: str) -> dict:
+def score_all(cache: Cache, score, queries, first, ids, depth, label: str, threads: int) -> dict:
     out, t0 = {}, time.perf_counter()
     for n, q in enumerate(ids, 1):
         hits = first[q][:depth]
@@ -78,7 +79,7 @@ def score_all(cache: Cache, score, queries, first, ids, depth, label: str) -> di
         if got is None:
             t = time.perf_counter()
             got = score(queries[q], hits)
-            cache.put(q, hits, got, time.perf_counter() - t)
+            cache.put(q, hits, got, time.perf_counter() - t, threads)
         out[q] = got
         if n % 10 == 0:
             print(f"{label}: {n}/{len(ids)} queries, {time.perf_counter() - t0:.0f}s", flush=True)
@@ -138,17 +139,17 @@ def run(args) -> None:
     base_scores = per_query(base, test_q)
     result = {"dataset": args.dataset, "folder": str(folder.relative_to(DATA.parent.parent)) if DATA.parent.parent in folder.parents else str(folder),
               "split": "test", "n_queries": len(test_ids), "query_seed": args.seed, "depth": args.depth,
-              "threads": args.threads, "qlm_dtype": str(inference_dtype(args.dtype)).replace("torch.", ""),
+              "threads": args.threads, "qlm_dtype": str(inference_dtype(args.dtype)).replace("torch.", "") if args.backend == "torch" else "gguf",
               "model": args.model, "model_sha256": BUNDLED[args.model].sha256 if args.model in BUNDLED else None,
               "first_stage": {"method": "hybrid", "embedder": "minilm", "ndcg@10": ci(base_scores)}, "rerankers": []}
     for kind in args.rerankers.split(","):
         label = f"{args.dataset}-{kind}-{args.model}-d{args.depth}" + (f"-{args.backend}" if kind == "qlm" else "")
-        if kind == "qlm" and args.backend == "torch" and result["qlm_dtype"] != "float32":
+        if kind == "qlm" and result["qlm_dtype"] not in ("float32", "gguf"):
             label += f"-{result['qlm_dtype']}"  # fp32 scores (the earlier runs) stay apart
         cache = Cache(label)
         score = _Lazy(lambda: make_scorer(kind, args.model, args.backend, args.dtype))
-        dev = score_all(cache, score, queries, first, dev_ids, args.depth, label + " holdout") if dev_ids else {}
-        test = score_all(cache, score, queries, first, test_ids, args.depth, label + " test")
+        dev = score_all(cache, score, queries, first, dev_ids, args.depth, label + " holdout", args.threads) if dev_ids else {}
+        test = score_all(cache, score, queries, first, test_ids, args.depth, label + " test", args.threads)
         if dev_ids:
             (bk, bw), grid = choose_blend(first, dev, train_q, dev_ids, args.depth)
             how = {"chosen_on": f"{len(dev_ids)} sampled TRAIN queries", "holdout_grid_ndcg@10": grid}
@@ -161,7 +162,8 @@ def run(args) -> None:
                "alone_ndcg@10": ci(alone), "alone_gain_over_hybrid": ci(a - b for a, b in zip(alone, base_scores)),
                "blend": {"kind": bk, "weight": bw, **how},
                "blended_ndcg@10": ci(blended), "blended_gain_over_hybrid": ci(gains),
-               "pairs_scored": cache.data["pairs"], "pairs_per_second": round(cache.data["pairs"] / max(cache.data["seconds"], 1e-9), 3),
+               "pairs_scored": cache.data["pairs"], "timed_on_threads": cache.data.get("threads", "not recorded"),
+               "pairs_per_second": round(cache.data["pairs"] / max(cache.data["seconds"], 1e-9), 3),
                "seconds_per_query": round(cache.data["seconds"] / max(cache.data["pairs"], 1) * args.depth, 2)}
         if args.fresh_after:  # the queries an earlier, smaller run of the same seed never saw: a replication
             seen = set(sample([q for q in test_q if q in queries], args.fresh_after, args.seed))
@@ -208,7 +210,7 @@ def speed(args) -> None:
     def gap(a: str, b: str) -> float:
         return round(max(abs(x - y) for x, y in zip(scores[a], scores[b])), 4)
 
-    def spearman(a: str, b: str) -> float:  # the 16 passages are unrelated to the query: close scores, so ranks
+    def spearman(a: str, b: str) -> float:  # the passages are unrelated to the query: close scores, ranks flip
         from scipy.stats import spearmanr
 
         return round(float(spearmanr(scores[a], scores[b]).statistic), 4)
@@ -241,6 +243,8 @@ def main() -> None:
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--speed-pairs", type=int, default=16)
     args = ap.parse_args()
+    if args.fresh_after and args.test_queries and args.fresh_after >= args.test_queries:
+        ap.error(f"--fresh-after {args.fresh_after} leaves no fresh queries in --test-queries {args.test_queries}")
     args.threads = use_threads()
     speed(args) if args.speed else run(args)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ladder.errors import LadderError
 from ladder.retrieval.hit import Hit
+from ladder.retrieval.threads import torch_threads
 
 META_FILE = "ladder_reranker.json"
 FORMAT_VERSION = 1
@@ -61,8 +62,6 @@ class CrossEncoderReranker:
     def scores(self, query: str, passages: list[str]) -> list[float]:
         if not passages:
             return []
-        from ladder.retrieval.threads import torch_threads
-
         torch_threads(small=False)  # a query embedding just before may have left torch on one thread
         t = time.perf_counter()
         out = self.model.predict([(query, p) for p in passages], batch_size=self.batch_size,

@@ -31,8 +31,9 @@ import math
 import time
 from typing import Protocol
 
-from ladder.errors import LadderError
+from ladder.errors import InputError, LadderError
 from ladder.retrieval.hit import Hit
+from ladder.retrieval.threads import torch_threads
 
 INSTRUCTION = "Write a question this passage answers:"
 DEFAULT_MODEL = "smollm2-135m"
@@ -107,7 +108,8 @@ class LlamaCppScorer:
 
 
 class TorchScorer:
-    """Continuation log-probs from the fp32 Hugging Face weights of a bundled model (or an HF folder)."""
+    """Continuation log-probs from the Hugging Face weights of a bundled model (or an HF folder): its GGUF
+    dequantized, run in bf16 or fp32 (`dtype`, see `hf.inference_dtype`)."""
 
     def __init__(self, spec: str, batch_size: int = 8, max_tokens: int = 512, dtype: str = "auto"):
         from ladder.models.hf import inference_dtype, load_base
@@ -118,12 +120,13 @@ class TorchScorer:
         self.tokens_in = 0
 
     def mean_logprobs(self, prefixes: list[str], continuation: str) -> list[float]:
-        from ladder.retrieval.threads import torch_threads
-
         torch_threads(small=False)  # a query embedding just before may have left torch on one thread
         cont = self.tok(continuation, add_special_tokens=False)["input_ids"]
         if not cont:
             raise LadderError("qlm: the query is empty")
+        if len(cont) > self.max_tokens // 2:
+            raise LadderError(f"qlm: the query is {len(cont)} tokens long; at most {self.max_tokens // 2} fit beside "
+                              "a passage. Shorten the query or rerank it another way")
         out: list[float] = []
         for i in range(0, len(prefixes), self.batch_size):
             out += self._batch(prefixes[i: i + self.batch_size], cont)
@@ -219,9 +222,16 @@ class QueryLikelihood:
 
 
 def factory(arg: str, model=None, blend: float | None = None, blend_kind: str | None = None,
-            backend: str = "torch", **kw) -> QueryLikelihood:
+            backend: str = "torch", dtype: str | None = None, **kw) -> QueryLikelihood:
     """The reranker registry's `qlm:<model>` entry: a bundled name or .gguf (default smollm2-135m);
-    blended with the first stage at DEFAULT_BLEND unless `blend` (1.0 = QLM order alone) is given."""
+    blended with the first stage at DEFAULT_BLEND unless `blend` (1.0 = QLM order alone) is given.
+    `dtype` (auto, bf16, fp32) defaults to $LADDER_QLM_DTYPE, else auto."""
+    import os
+
     kind, weight = DEFAULT_BLEND
-    scorer = make_scorer(arg or (model.name if model is not None else DEFAULT_MODEL), backend, model)
+    if dtype is None:
+        dtype = os.environ.get("LADDER_QLM_DTYPE", "auto")
+        if dtype not in ("auto", "bf16", "fp32"):
+            raise InputError("LADDER_QLM_DTYPE", f"unknown dtype '{dtype}'; choose one of: auto, bf16, fp32")
+    scorer = make_scorer(arg or (model.name if model is not None else DEFAULT_MODEL), backend, model, dtype=dtype)
     return QueryLikelihood(scorer, blend=weight if blend is None else blend, blend_kind=blend_kind or kind, **kw)

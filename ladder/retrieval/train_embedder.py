@@ -21,6 +21,7 @@ from typing import Callable
 
 from ladder.errors import LadderError
 from ladder.retrieval.cross_encoder import bundled_minilm
+from ladder.retrieval.threads import set_bulk
 from ladder.retrieval.train_data import Group, groups_from_beir, loss_ends, write_folder
 
 META_FILE = "ladder_embedder.json"
@@ -60,7 +61,7 @@ def train_embedder(triples: list[Group], out_dir: str | Path, cfg: EmbedderConfi
 
     cfg = cfg or EmbedderConfig()
     if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+        set_bulk(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     base = cfg.base or bundled_minilm()

@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 
 from ladder.errors import LadderError
 from ladder.retrieval.cross_encoder import FORMAT_VERSION, META_FILE, CrossEncoderReranker, bundled_minilm, read_meta
+from ladder.retrieval.threads import set_bulk
 from ladder.retrieval.train_data import (Group, Pair, check_not_test, first_stage, loss_ends, read_beir_split,
                                          write_folder)
 
@@ -56,7 +57,7 @@ def train(examples: list[Pair] | list[Group], out_dir: str | Path, cfg: TrainCon
     base = cfg.base or bundled_minilm()
     torch.manual_seed(cfg.seed)  # the new head's initial weights
     if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+        set_bulk(cfg.threads)
     rng = random.Random(cfg.seed)  # example order and listwise negatives
     tok, model = _load(base)
     model.train()

@@ -73,8 +73,8 @@ def test_qlm_is_in_the_reranker_registry():
 
 @pytest.mark.integration
 def test_both_backends_agree_and_prefer_the_answering_passage():
-    """smollm2-135m through llama.cpp (4-bit GGUF) and torch (its fp32 dequantization): same scores
-    within a small tolerance, and the passage that answers the question scores higher."""
+    """smollm2-135m through llama.cpp (4-bit GGUF) and torch (its dequantization, in fp32 and bf16): same
+    scores within a small tolerance, and the passage that answers the question scores higher."""
     from ladder.retrieval.qlm import make_scorer
 
     q = " Who painted the ceiling of the Sistine Chapel?"
@@ -88,32 +88,10 @@ def test_both_backends_agree_and_prefer_the_answering_passage():
     assert a[2] > max(a[:2]) and b[2] > max(b[:2]) and c[2] > max(c[:2])
 
 
-def test_inference_dtype_is_bf16_only_where_the_cpu_has_it(monkeypatch):
-    import torch
 
-    from ladder.models import hf
+def test_factory_reads_the_dtype_from_the_environment_and_names_it_when_bad(monkeypatch):
+    from ladder.errors import InputError
 
-    assert hf.inference_dtype("fp32") is torch.float32 and hf.inference_dtype("bf16") is torch.bfloat16
-    monkeypatch.setattr(hf, "cpu_has_bf16", lambda: False)
-    assert hf.inference_dtype() is torch.float32
-    monkeypatch.setattr(hf, "cpu_has_bf16", lambda: True)
-    assert hf.inference_dtype("auto") is torch.bfloat16
-    with pytest.raises(LadderError, match="unknown dtype 'fp16'.*auto, bf16, fp32"):
-        hf.inference_dtype("fp16")
-
-
-def test_bulk_scoring_takes_back_the_threads_a_query_embedding_left_at_one(monkeypatch):
-    """A query embedding leaves torch on one thread (sticky); the rerankers' bulk work must not stay there."""
-    import torch
-
-    from ladder.retrieval import threads
-
-    before = torch.get_num_threads()
-    monkeypatch.setattr(threads, "_THREADS", {"bulk": 2})
-    try:
-        threads.torch_threads(small=True)
-        assert torch.get_num_threads() == 1
-        threads.torch_threads(small=False)
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
+    monkeypatch.setenv("LADDER_QLM_DTYPE", "fp16")
+    with pytest.raises(InputError, match="LADDER_QLM_DTYPE: unknown dtype 'fp16'"):
+        factory("smollm2-135m")

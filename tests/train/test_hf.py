@@ -45,6 +45,18 @@ def test_a_tarball_without_the_scripts_is_refused(tmp_path):
         hf.install_converters(sdist, tmp_path / "conv")
 
 
+def test_inference_dtype_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+    import torch
+
+    assert hf.inference_dtype("fp32") is torch.float32 and hf.inference_dtype("bf16") is torch.bfloat16
+    monkeypatch.setattr(hf, "cpu_has_bf16", lambda: False)
+    assert hf.inference_dtype() is torch.float32
+    monkeypatch.setattr(hf, "cpu_has_bf16", lambda: True)
+    assert hf.inference_dtype("auto") is torch.bfloat16
+    with pytest.raises(LadderError, match="unknown dtype 'fp16'.*auto, bf16, fp32"):
+        hf.inference_dtype("fp16")
+
+
 def test_unknown_base_lists_the_choices(tmp_path):
     with pytest.raises(LadderError, match="smollm2-135m.*qwen2.5-coder-0.5b.*a path to a .gguf"):
         hf.resolve_base("gpt-17")
