@@ -244,8 +244,10 @@ def adapt(index, index_path: str | Path, cfg: AdaptConfig | None = None, model=N
     if len(train) < 4 and (cfg.embedder or cfg.reranker):
         raise LadderError(f"only {len(train)} synthetic queries survived the round trip (of {len(rows)}); "
                           "sample more passages (--queries) or loosen --top-k")
-    manifest.update(train_adapted(index, out, train, held, cfg, progress, teacher))
-    manifest["seconds"]["total"] = round(time.perf_counter() - t0, 1)
+    trained = train_adapted(index, out, train, held, cfg, progress, teacher)
+    manifest["seconds"].update(trained.pop("seconds"))  # beside "generate", not instead of it
+    manifest.update(trained)
+    manifest["seconds"]["total"] = round(time.perf_counter() - t0, 1)  # this run's wall time
     _write_json(out / MANIFEST, manifest)
     return manifest
 

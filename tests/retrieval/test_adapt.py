@@ -85,6 +85,7 @@ def test_adapt_writes_queries_and_a_manifest_and_resumes(index, tmp_path):
     assert m["config"]["seed"] == 0 and m["config"]["n_queries"] == len(DOCS) and m["labels_read"].startswith("none")
     q = m["queries"]
     assert m["generation_complete"] and q["generated"] == 8
+    assert set(m["seconds"]) == {"generate", "total"} and m["seconds"]["generate"] >= 0
     assert (q["sampled"], q["usable"], q["duplicates"], q["failed_round_trip"], q["kept"]) == (8, 7, 1, 1, 5)
     rows = [json.loads(line) for line in (out / "queries.jsonl").read_text().splitlines()]
     by_doc = {r["doc_id"]: r for r in rows}
@@ -160,6 +161,7 @@ def test_tiny_end_to_end_adapt_trains_and_search_uses_it(tmp_path, wiki_rows):
     m = adapt(idx, tmp_path / "w", cfg, model=model)
     assert m["queries"]["kept"] >= 20 and m["models"]["embedder"]["steps"] >= 1
     assert m["models"]["reranker"]["blend"]["n_queries"] == m["queries"]["holdout"]
+    assert {"generate", "train_embedder", "reembed_index", "train_reranker", "choose_blend", "total"} <= set(m["seconds"])
     a = load_adapted(tmp_path / "w")
     assert a.index.embedder.endswith("embedder") and a.reranker is not None
     hits = a.index.search("What is " + rows[0]["title"] + "?", k=5)
