@@ -125,20 +125,24 @@ def _cached_tensor_name_map() -> Iterator[None]:
         gguf.get_tensor_name_map = original
 
 
+DTYPES = ("auto", "bf16", "fp32")
+
+
 def inference_dtype(name: str = "auto") -> Any:
     """"auto" -> bf16 if the CPU has native bf16 arithmetic, else fp32; or "bf16" / "fp32" as asked.
 
     bf16 without hardware support is emulated and slower than fp32, hence the check."""
     import torch
 
-    if name not in ("auto", "bf16", "fp32"):
-        raise LadderError(f"unknown dtype '{name}'; choose one of: auto, bf16, fp32")
+    if name not in DTYPES:
+        raise LadderError(f"unknown dtype '{name}'; choose one of: {', '.join(DTYPES)}")
     if name == "auto":
         name = "bf16" if cpu_has_bf16() else "fp32"
     return torch.bfloat16 if name == "bf16" else torch.float32
 
 
 def cpu_has_bf16() -> bool:
+    """The x86 flags in /proc/cpuinfo; anywhere else (ARM, macOS) False, so fp32: safe, maybe slower."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -228,10 +228,12 @@ def factory(arg: str, model=None, blend: float | None = None, blend_kind: str | 
     `dtype` (auto, bf16, fp32) defaults to $LADDER_QLM_DTYPE, else auto."""
     import os
 
+    from ladder.models.hf import DTYPES
+
     kind, weight = DEFAULT_BLEND
     if dtype is None:
         dtype = os.environ.get("LADDER_QLM_DTYPE", "auto")
-        if dtype not in ("auto", "bf16", "fp32"):
-            raise InputError("LADDER_QLM_DTYPE", f"unknown dtype '{dtype}'; choose one of: auto, bf16, fp32")
+        if dtype not in DTYPES:
+            raise InputError("LADDER_QLM_DTYPE", f"unknown dtype '{dtype}'; choose one of: {', '.join(DTYPES)}")
     scorer = make_scorer(arg or (model.name if model is not None else DEFAULT_MODEL), backend, model, dtype=dtype)
     return QueryLikelihood(scorer, blend=weight if blend is None else blend, blend_kind=blend_kind or kind, **kw)
