@@ -16,8 +16,8 @@ Two backends score the query tokens, chosen by `backend=`; they agree to within 
   same 16 SciFact pairs, bench/results/rerank_qlm_speed_smollm2-135m.json): the bundled GGUF dequantized to fp32 once
   (`ladder.models.hf`), a query's pairs padded into one batch, the vocabulary projection applied
   only at the query's positions. `dtype="auto"` runs the weights in bf16 where the CPU has native
-  bf16 (`hf.inference_dtype`): 3.9x the fp32 pairs/s for qwen2.5-coder-0.5b on two threads, scores
-  as close to fp32 as the 4-bit GGUF's (bench/results/rerank_qlm_speed_qwen2.5-coder-0.5b.json).
+  bf16 (`hf.inference_dtype`): 3.1-3.9x the fp32 pairs/s for qwen2.5-coder-0.5b on two threads,
+  scores closer to fp32 than the 4-bit GGUF's (bench/results/rerank_qlm_speed_qwen2.5-coder-0.5b.json).
 - `llamacpp`: the GGUF run by llama.cpp. The prompt prefix is evaluated with logits for its last
   position only (llama.cpp reuses the KV cache of the prefix shared with the previous pair: the
   fixed "Passage:" start), then the query's tokens in one batch with logits for every position.
