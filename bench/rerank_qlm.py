@@ -148,8 +148,9 @@ def run(args) -> None:
             label += f"-{result['qlm_dtype']}"  # fp32 scores (the earlier runs) stay apart
         cache = Cache(label)
         score = _Lazy(lambda: make_scorer(kind, args.model, args.backend, args.dtype))
-        dev = score_all(cache, score, queries, first, dev_ids, args.depth, label + " holdout", args.threads) if dev_ids else {}
-        test = score_all(cache, score, queries, first, test_ids, args.depth, label + " test", args.threads)
+        threads = args.threads if kind == "qlm" else 1  # pointwise runs llama.cpp on one thread (make_scorer)
+        dev = score_all(cache, score, queries, first, dev_ids, args.depth, label + " holdout", threads) if dev_ids else {}
+        test = score_all(cache, score, queries, first, test_ids, args.depth, label + " test", threads)
         if dev_ids:
             (bk, bw), grid = choose_blend(first, dev, train_q, dev_ids, args.depth)
             how = {"chosen_on": f"{len(dev_ids)} sampled TRAIN queries", "holdout_grid_ndcg@10": grid}
