@@ -129,7 +129,8 @@ DTYPES = ("auto", "bf16", "fp32")
 
 
 def inference_dtype(name: str = "auto") -> Any:
-    """"auto" -> bf16 if the CPU has native bf16 arithmetic, else fp32; or "bf16" / "fp32" as asked.
+    """The torch dtype for `name`: auto -> bf16 if the CPU has native bf16 arithmetic, else fp32;
+    bf16 or fp32 as asked.
 
     bf16 without hardware support is emulated and slower than fp32, hence the check."""
     import torch

@@ -88,7 +88,6 @@ def test_both_backends_agree_and_prefer_the_answering_passage():
     assert a[2] > max(a[:2]) and b[2] > max(b[:2]) and c[2] > max(c[:2])
 
 
-
 def test_factory_reads_the_dtype_from_the_environment_and_names_it_when_bad(monkeypatch):
     from ladder.errors import InputError
 
