@@ -44,8 +44,9 @@ def stage_adapt(args, folder) -> None:
     idx = base_index(folder)
     cfg = AdaptConfig(n_queries=args.queries, llm=args.llm, seed=args.seed, reranker_minutes=args.reranker_minutes,
                       embedder_epochs=args.embedder_epochs, threads=args.threads,
-                      embedder=not args.generate_only, reranker=not args.generate_only,
-                      generate_minutes=args.generate_minutes)
+                      embedder=not (args.generate_only or args.no_embedder), reranker=not args.generate_only,
+                      generate_minutes=args.generate_minutes, teacher=args.teacher,
+                      teacher_candidates=args.teacher_candidates)
     last = [0.0]
 
     def progress(stage, done, total):
@@ -69,14 +70,15 @@ def stage_eval(args, folder) -> None:
     if args.test_queries and args.test_queries < len(ids):
         ids = sorted(random.Random(args.seed).sample(ids, args.test_queries))
     texts = [queries[q] for q in ids]
-    runs = {
-        "hybrid": idx.search_many(texts, k=100, method="hybrid", per_doc=True),
-        "adapted_dense": a.index.search_many(texts, k=100, method="dense", per_doc=True),
-        "adapted_hybrid": a.index.search_many(texts, k=100, method="hybrid", per_doc=True),
-    }
+    runs = {"hybrid": idx.search_many(texts, k=100, method="hybrid", per_doc=True)}
+    first, ce = "hybrid", "hybrid+ce"
+    if a.index is not idx:  # an embedder was trained
+        runs["adapted_dense"] = a.index.search_many(texts, k=100, method="dense", per_doc=True)
+        runs["adapted_hybrid"] = a.index.search_many(texts, k=100, method="hybrid", per_doc=True)
+        first, ce = "adapted_hybrid", "adapted_hybrid+ce"
     t = time.perf_counter()
     if a.reranker is not None:
-        runs["adapted_hybrid+ce"] = [a.reranker.rerank(q, hits[:20]) + hits[20:] for q, hits in zip(texts, runs["adapted_hybrid"])]
+        runs[ce] = [a.reranker.rerank(q, hits[:20]) + hits[20:] for q, hits in zip(texts, runs[first])]
     ce_s = time.perf_counter() - t
     scores = {name: [ndcg_at_k([h.doc_id for h in hits], qrels[q]) for q, hits in zip(ids, run)] for name, run in runs.items()}
     base = scores["hybrid"]
@@ -99,6 +101,9 @@ def main() -> None:
     ap.add_argument("--embedder-epochs", type=float, default=1.0)
     ap.add_argument("--generate-minutes", type=float, default=0.0, help="generation budget of this run (0 = none)")
     ap.add_argument("--generate-only", action="store_true", help="stop after the questions (cached; the next run trains)")
+    ap.add_argument("--no-embedder", action="store_true", help="train only the cross-encoder (on the plain index)")
+    ap.add_argument("--teacher", default="", help="label the pairs with this reranker (qlm:<model>, pointwise:<model>): a distilled cross-encoder")
+    ap.add_argument("--teacher-candidates", type=int, default=8)
     ap.add_argument("--test-queries", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="")

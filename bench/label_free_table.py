@@ -23,6 +23,7 @@ def rows_from_rerank(doc: dict) -> list[dict]:
     for r in doc.get("rerankers", []):
         kind, model = r["reranker"].split(":", 1)
         model += ", bf16" if kind == "qlm" and doc.get("qlm_dtype") == "bfloat16" else ""
+        model += f", depth {doc['depth']}" if doc.get("depth", 10) != 10 else ""
         out.append({"set": doc["dataset"], "method": f"{kind} {model}, blended ({r['blend']['kind']} {r['blend']['weight']})",
                     "n": doc["n_queries"], "hybrid": doc["first_stage"]["ndcg@10"], "score": r["blended_ndcg@10"],
                     "gain": r["blended_gain_over_hybrid"], "speed": f"{r['pairs_per_second']} pairs/s",
@@ -32,7 +33,10 @@ def rows_from_rerank(doc: dict) -> list[dict]:
 
 def rows_from_adapt(doc: dict) -> list[dict]:
     res, out = doc["results"], []
-    names = {"adapted_hybrid": "adapted embedder (hybrid)", "adapted_hybrid+ce": "adapted embedder + cross-encoder"}
+    teacher = ((doc.get("adapted") or {}).get("models", {}).get("reranker", {}).get("teacher") or {}).get("reranker")
+    ce = f"cross-encoder distilled from {teacher}" if teacher else "cross-encoder"
+    names = {"adapted_hybrid": "adapted embedder (hybrid)", "adapted_hybrid+ce": f"adapted embedder + {ce}",
+             "hybrid+ce": f"hybrid + adapted {ce}"}
     for key, name in names.items():
         if key in res:
             ce = doc.get("cross_encoder") or {}

@@ -19,6 +19,7 @@ from ladder.citations import check_citations, parse_citations
 from ladder.models.base import Message, Model, Usage
 from ladder.prompts import passages_block
 from ladder.retrieval.hit import Hit, clip_words
+from ladder.retrieval.protocol import RERANK_DEPTH
 
 DONT_KNOW = "I don't know: the retrieved passages do not answer this question."
 ANSWER_SYSTEM = (
@@ -107,7 +108,7 @@ def generate(question: str, hits: list[Hit], model: Model, max_words: int = 150,
 
 
 def ask(index, question: str, model: Model, k: int = 5, method: str = "hybrid", reranker=None,
-        candidates: int = 20, min_score: float | None = None, max_words: int = 150, max_tokens: int = 200,
+        candidates: int = RERANK_DEPTH, min_score: float | None = None, max_words: int = 150, max_tokens: int = 200,
         prompt: str = "example") -> Answer:
     """Retrieve `candidates` passages, rerank to `k` (or keep the top k), answer from them with citations.
 

@@ -8,6 +8,7 @@ import click
 from ladder.answer import PROMPTS
 from ladder.cli.common import at_least, open_searcher, console, no_verify_option, timeout_option
 from ladder.errors import LadderError
+from ladder.retrieval.protocol import RERANK_DEPTH
 
 
 @click.command()
@@ -20,7 +21,7 @@ from ladder.errors import LadderError
 @click.option("--rerank", "rerank_spec", default=None,
               help="Reranker: cross-encoder[:<dir>], pointwise:<model>, listwise:<model>, or a folder.")
 @click.option("-k", "--k", default=5, show_default=True, callback=at_least(1), help="Passages the answer may cite.")
-@click.option("--candidates", default=20, show_default=True, callback=at_least(1), help="Passages retrieved before reranking.")
+@click.option("--candidates", default=RERANK_DEPTH, show_default=True, callback=at_least(1), help="Passages retrieved before reranking.")
 @click.option("--min-score", type=float, default=None,
               help="Drop reranked passages scoring below this (cross-encoder logit); none left = 'I don't know'.")
 @click.option("--prompt", type=click.Choice(PROMPTS), default="example", show_default=True,

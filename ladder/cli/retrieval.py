@@ -9,8 +9,8 @@ import click
 
 from ladder.cli.common import at_least, no_verify_option
 from ladder.errors import LadderError
+from ladder.retrieval.protocol import METHODS, RERANK_DEPTH
 
-METHODS = ("hybrid", "bm25", "dense")  # mirrors ladder.retrieval.index.METHODS (kept light: no numpy at --help)
 CHUNKINGS = ("paragraph", "sentence", "none")
 
 
@@ -88,7 +88,7 @@ def index(corpus: str, out_dir: str | None, chunking: str, max_words: int, overl
 @click.option("-k", "k", default=10, show_default=True, callback=at_least(1), help="Hits to show.")
 @click.option("--rerank", default=None, help="Re-rank the candidates: llm, pointwise:<model>, listwise:<model>, qlm:<model>, cross-encoder:<folder>.")
 @click.option("--adapted", is_flag=True, help="Use the embedder and cross-encoder 'ladder adapt' trained for this index.")
-@click.option("--rerank-depth", default=30, show_default=True, callback=at_least(1), help="Candidates passed to the reranker.")
+@click.option("--rerank-depth", default=RERANK_DEPTH, show_default=True, callback=at_least(1), help="Candidates passed to the reranker.")
 @click.option("--per-doc", is_flag=True, help="At most one passage per document.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @no_verify_option
@@ -140,7 +140,7 @@ def search(index_dir: str, query: str, method: str, k: int, rerank: str | None, 
 @click.argument("beir_folder", type=click.Path(file_okay=False))
 @click.option("--method", "methods", default="bm25,dense,hybrid", show_default=True, help="Comma-separated methods.")
 @click.option("--rerank", default=None, help="Reranker to score as well (see 'ladder search --help').")
-@click.option("--rerank-depth", default=20, show_default=True, callback=at_least(1), help="Top candidates passed to the reranker.")
+@click.option("--rerank-depth", default=RERANK_DEPTH, show_default=True, callback=at_least(1), help="Top candidates passed to the reranker.")
 @click.option("--split", default="test", show_default=True, help="qrels split to score.")
 @click.option("--limit", type=int, default=None, callback=at_least(1), help="Only the first N queries (quick looks; report full runs).")
 @click.option("--index", "index_dir", default=None, help="Use this index instead of building one from the folder.")

@@ -22,7 +22,7 @@ from ladder.errors import LadderError
 from ladder.retrieval.chunk import Chunking
 from ladder.retrieval.hit import Hit
 from ladder.retrieval.index import open_index
-from ladder.retrieval.protocol import check_method
+from ladder.retrieval.protocol import RERANK_DEPTH, check_method
 from ladder.retrieval.ir_metrics import METRICS, mean_ci, percentile
 
 DEPTH = 100  # documents ranked per query (Recall@100 needs 100)
@@ -86,7 +86,7 @@ def score_rankings(ranked: Sequence[Sequence[str]], qrels: Sequence[dict]) -> di
     return out
 
 
-def make_search(index: Any, method: str, reranker: Any = None, rerank_depth: int = 20) -> Callable[[str], list[Hit]]:
+def make_search(index: Any, method: str, reranker: Any = None, rerank_depth: int = RERANK_DEPTH) -> Callable[[str], list[Hit]]:
     def search(q: str) -> list[Hit]:
         hits = index.search(q, k=DEPTH, method=method, per_doc=True)
         if reranker is None:
@@ -97,7 +97,7 @@ def make_search(index: Any, method: str, reranker: Any = None, rerank_depth: int
 
 
 def evaluate_retrieval(folder: str | Path, methods: Sequence[str] = ("bm25", "dense", "hybrid"), split: str = "test",
-                       index: Any = None, reranker: Any = None, rerank_name: str | None = None, rerank_depth: int = 20,
+                       index: Any = None, reranker: Any = None, rerank_name: str | None = None, rerank_depth: int = RERANK_DEPTH,
                        limit: int | None = None, progress: bool = False, batch: bool = True,
                        latency_queries: int = 100) -> dict:
     folder = Path(folder)

@@ -15,6 +15,7 @@ from ladder.retrieval.fuse import FUSIONS
 from ladder.retrieval.hit import Hit
 
 METHODS = ("hybrid", "bm25", "dense")
+RERANK_DEPTH = 20  # first-stage candidates a reranker reads, everywhere unless told otherwise
 
 
 @runtime_checkable

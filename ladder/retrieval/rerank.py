@@ -39,6 +39,7 @@ from ladder.errors import LadderError
 from ladder.models.base import Message, Model, Usage
 from ladder.registry import Registry
 from ladder.retrieval.hit import Hit, clip_words
+from ladder.retrieval.protocol import RERANK_DEPTH
 
 DEFAULT_LLM = "qwen2.5-coder-0.5b"
 YES = ("Yes", "yes")
@@ -285,7 +286,7 @@ class CrossEncoder(Reranker):
 
 
 def retrieve(index, query: str, k: int, method: str = "hybrid", reranker: Reranker | None = None,
-             candidates: int = 20, seconds: dict[str, float] | None = None, **search: object) -> list[Hit]:
+             candidates: int = RERANK_DEPTH, seconds: dict[str, float] | None = None, **search: object) -> list[Hit]:
     """The top `k` hits: the index's first max(k, `candidates`) reranked when there is a reranker, else
     the index's top k. `search` passes on to `index.search` (e.g. per_doc=True); `seconds`, when
     given, receives the time of each stage ("retrieve", "rerank")."""

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Callable
 
 from ladder.retrieval.cross_encoder import META_FILE, passage_text, read_meta
+from ladder.retrieval.protocol import RERANK_DEPTH
 from ladder.retrieval.train_data import Group
 
 BLEND_WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
-DEPTH = 20  # candidates the cross-encoder reranks when the blend is chosen
 
 
 def groups(pairs: list[tuple[dict, list]], pool: int) -> list[Group]:
@@ -126,7 +126,7 @@ def choose_blend(index, reranker_dir: Path, held: list, method: str = "hybrid") 
     ce = CrossEncoderReranker(reranker_dir)
     per: dict[tuple[str, float], list[float]] = {(k, w): [] for k in BLENDS for w in BLEND_WEIGHTS}
     for row, _ in held:
-        hits = index.search(row["query"], k=DEPTH, method=method, per_doc=True)
+        hits = index.search(row["query"], k=RERANK_DEPTH, method=method, per_doc=True)
         ranked = ce.rerank(row["query"], hits)
         for kind, w in per:
             per[(kind, w)].append(ndcg_at_k([h.doc_id for h in BLENDS[kind](hits, ranked, w)], {row["doc_id"]: 1}))

@@ -26,6 +26,7 @@ from ladder.leaks import leaked_inputs
 from ladder.models.base import Message, Model, Usage
 from ladder.prompts import passages_block, system_prompt
 from ladder.retrieval.hit import Hit
+from ladder.retrieval.protocol import RERANK_DEPTH
 from ladder.rungs.base import Program, RungSpec
 from ladder.task import Example, Task
 
@@ -63,7 +64,7 @@ def compile(task: Task, model: Model, options: dict[str, Any] | None = None) -> 
     if method not in METHODS:
         raise LadderError(f"rag: unknown method '{method}'; choose one of: {', '.join(METHODS)}")
     cfg = {"k": int(opts.get("k", 3)), "method": method, "rerank": opts.get("rerank") or None,
-           "candidates": int(opts.get("candidates", 20)), "max_words": int(opts.get("max_words", 120)),
+           "candidates": int(opts.get("candidates", RERANK_DEPTH)), "max_words": int(opts.get("max_words", 120)),
            "corpus": task.corpus}
     test_ids = [str(ex[task.id_field]) for ex in task.test if task.id_field and task.id_field in ex]
     t = time.perf_counter()
@@ -131,7 +132,7 @@ class Options:
     k: int = 3  # passages per input
     method: str = "hybrid"  # hybrid | bm25 | dense
     rerank: str | None = None  # a reranker spec (see ladder.retrieval.rerank), off by default
-    candidates: int = 20  # retrieved before reranking
+    candidates: int = RERANK_DEPTH  # retrieved before reranking
     max_words: int = 120  # per passage in the prompt
     calibrate: bool = False
     index: Any = None  # an already opened index (Python callers); default: built from the task's corpus

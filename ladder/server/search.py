@@ -14,6 +14,7 @@ from typing import Any
 
 from ladder.errors import LadderError
 from ladder.models.base import ModelError
+from ladder.retrieval.protocol import RERANK_DEPTH
 from ladder.server.chat import parse_json
 from ladder.server.errors import APIError
 
@@ -56,7 +57,7 @@ def search_args(body: dict[str, Any], text_key: str, reranker: Any = None) -> Se
         raise APIError(400, "'rerank' must be true or false", "rerank")
     if rerank and reranker is None:
         raise APIError(400, "this server has no reranker; start it with --rerank SPEC or --adapted", "rerank")
-    candidates = _count(body, "candidates", max(20, k), MAX_CANDIDATES)
+    candidates = _count(body, "candidates", max(RERANK_DEPTH, k), MAX_CANDIDATES)
     return SearchArgs(text, k, method, reranker if rerank else None, max(candidates, k))
 
 
