@@ -6,7 +6,8 @@ Every reranker scores the same fixed seeded subset of test queries (`--test-quer
 blend with the first stage (rank or score interpolation, `rerank.BLENDS`) is chosen WITHOUT test
 labels: on `--holdout` sampled TRAIN queries where the data set has train qrels (SciFact), else the
 fixed default `qlm.DEFAULT_BLEND` (itself chosen on SciFact train queries). Scores are cached per
-(query, doc) under $LADDER_HOME/bench/, so an interrupted run resumes.
+(query, doc) under $LADDER_HOME/bench/, so an interrupted run resumes and a deeper run scores only
+the pairs it has not seen.
 
     python bench/rerank_qlm.py --dataset scifact --model smollm2-135m --rerankers qlm,pointwise --test-queries 50
     python bench/rerank_qlm.py --speed --model smollm2-135m     # pairs/s: llama.cpp, torch fp32, torch bf16; same pairs
@@ -36,10 +37,9 @@ class Cache:
         self.path = ladder_home() / "bench" / f"{name}.json"
         self.data = json.loads(self.path.read_text()) if self.path.exists() else {"scores": {}, "pairs": 0, "seconds": 0.0}
 
-    def get(self, qid: str, hits) -> list[float] | None:
-        s = self.data["scores"]
-        keys = [f"{qid}\t{h.doc_id}" for h in hits]
-        return [s[k] for k in keys] if all(k in s for k in keys) else None
+    def get(self, qid: str, hits) -> list[float | None]:
+        """The cached score of each hit, None where the pair was never scored (a deeper run scores only those)."""
+        return [self.data["scores"].get(f"{qid}\t{h.doc_id}") for h in hits]
 
     def put(self, qid: str, hits, scores, seconds: float, threads: int) -> None:
         self.data["scores"].update({f"{qid}\t{h.doc_id}": v for h, v in zip(hits, scores)})
@@ -76,10 +76,12 @@ def score_all(cache: Cache, score, queries, first, ids, depth, label: str, threa
     for n, q in enumerate(ids, 1):
         hits = first[q][:depth]
         got = cache.get(q, hits)
-        if got is None:
+        todo = [h for h, s in zip(hits, got) if s is None]
+        if todo:
             t = time.perf_counter()
-            got = score(queries[q], hits)
-            cache.put(q, hits, got, time.perf_counter() - t, threads)
+            new = dict(zip((h.doc_id for h in todo), score(queries[q], todo)))
+            cache.put(q, todo, [new[h.doc_id] for h in todo], time.perf_counter() - t, threads)
+            got = [new[h.doc_id] if s is None else s for h, s in zip(hits, got)]
         out[q] = got
         if n % 10 == 0:
             print(f"{label}: {n}/{len(ids)} queries, {time.perf_counter() - t0:.0f}s", flush=True)
