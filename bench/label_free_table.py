@@ -27,7 +27,8 @@ def rows_from_rerank(doc: dict) -> list[dict]:
         out.append({"set": doc["dataset"], "method": f"{kind} {model}, blended ({r['blend']['kind']} {r['blend']['weight']})",
                     "n": doc["n_queries"], "hybrid": doc["first_stage"]["ndcg@10"], "score": r["blended_ndcg@10"],
                     "gain": r["blended_gain_over_hybrid"], "speed": f"{r['pairs_per_second']} pairs/s",
-                    "file": doc["bench"], "pipeline": f"{kind} {model}",
+                    "file": doc["bench"], "pipeline": f"{kind} {model}" + ("" if r["blend"]["chosen_on"].startswith("fixed")
+                                                                       else ", blend chosen on train queries"),
                     "gains": [a - b for b, a in r.get("per_query", {}).values()]})
     return out
 
