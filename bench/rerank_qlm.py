@@ -103,6 +103,16 @@ def per_query(runs: dict[str, list[str]], qrels) -> list[float]:
     return [ndcg_at_k(runs[q], qrels[q]) for q in sorted(runs)]
 
 
+def headroom(runs: dict[str, list[str]], qrels, depth: int) -> dict:
+    """What reranking the top `depth` can reach: the first stage's recall there, and nDCG@10 with those
+    candidates in the perfect order (the rest unchanged)."""
+    from ladder.retrieval.ir_metrics import recall_at_k
+
+    perfect = {q: sorted(d[:depth], key=lambda x: -qrels[q].get(x, 0)) + d[depth:] for q, d in runs.items()}
+    return {f"recall@{depth}": ci(recall_at_k(runs[q], qrels[q], depth) for q in sorted(runs)),
+            f"ndcg@10_best_order_of_top_{depth}": ci(per_query(perfect, qrels))}
+
+
 def ci(values) -> dict:
     from ladder.retrieval.ir_metrics import mean_ci
 
@@ -143,7 +153,8 @@ def run(args) -> None:
               "split": "test", "n_queries": len(test_ids), "query_seed": args.seed, "depth": args.depth,
               "threads": args.threads, "qlm_dtype": str(inference_dtype(args.dtype)).replace("torch.", "") if args.backend == "torch" else "gguf",
               "model": args.model, "model_sha256": BUNDLED[args.model].sha256 if args.model in BUNDLED else None,
-              "first_stage": {"method": "hybrid", "embedder": "minilm", "ndcg@10": ci(base_scores)}, "rerankers": []}
+              "first_stage": {"method": "hybrid", "embedder": "minilm", "ndcg@10": ci(base_scores),
+                              **headroom(base, test_q, args.depth)}, "rerankers": []}
     for kind in args.rerankers.split(","):
         label = f"{args.dataset}-{kind}-{args.model}-d{args.depth}" + (f"-{args.backend}" if kind == "qlm" else "")
         if kind == "qlm" and result["qlm_dtype"] not in ("float32", "gguf"):
