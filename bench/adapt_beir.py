@@ -62,6 +62,7 @@ def stage_eval(args, folder) -> None:
     from ladder.retrieval.adapt import load_adapted
     from ladder.retrieval.evaluate import load_qrels, load_queries
     from ladder.retrieval.ir_metrics import ndcg_at_k
+    from ladder.retrieval.protocol import RERANK_DEPTH
 
     idx = base_index(folder)
     a = load_adapted(idx.path, idx)
@@ -78,7 +79,7 @@ def stage_eval(args, folder) -> None:
         first, ce = "adapted_hybrid", "adapted_hybrid+ce"
     t = time.perf_counter()
     if a.reranker is not None:
-        runs[ce] = [a.reranker.rerank(q, hits[:20]) + hits[20:] for q, hits in zip(texts, runs[first])]
+        runs[ce] = [a.reranker.rerank(q, hits[:RERANK_DEPTH]) + hits[RERANK_DEPTH:] for q, hits in zip(texts, runs[first])]
     ce_s = time.perf_counter() - t
     scores = {name: [ndcg_at_k([h.doc_id for h in hits], qrels[q]) for q, hits in zip(ids, run)] for name, run in runs.items()}
     base = scores["hybrid"]
@@ -87,7 +88,7 @@ def stage_eval(args, folder) -> None:
            "adapted": a.manifest, "results": rows}
     if a.reranker is not None:
         out["cross_encoder"] = {"pairs_per_second": round(a.reranker.pairs / ce_s, 1),
-                                "seconds_per_query": round(ce_s / len(ids), 3), "depth": 20}
+                                "seconds_per_query": round(ce_s / len(ids), 3), "depth": RERANK_DEPTH}
     write(args.name or f"adapt_{args.dataset}", out)
 
 

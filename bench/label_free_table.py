@@ -60,9 +60,9 @@ def averages(rows: list[dict], samples: int = 2000, seed: int = 0) -> list[dict]
 def rows_from_adapt(doc: dict) -> list[dict]:
     res, out = doc["results"], []
     teacher = ((doc.get("adapted") or {}).get("models", {}).get("reranker", {}).get("teacher") or {}).get("reranker")
-    ce = f"cross-encoder distilled from {teacher}" if teacher else "cross-encoder"
-    names = {"adapted_hybrid": "adapted embedder (hybrid)", "adapted_hybrid+ce": f"adapted embedder + {ce}",
-             "hybrid+ce": f"hybrid + adapted {ce}"}
+    model = f"cross-encoder distilled from {teacher}" if teacher else "cross-encoder"
+    names = {"adapted_hybrid": "adapted embedder (hybrid)", "adapted_hybrid+ce": f"adapted embedder + {model}",
+             "hybrid+ce": f"hybrid + adapted {model}"}
     for key, name in names.items():
         if key in res:
             ce = doc.get("cross_encoder") or {}
