@@ -9,6 +9,10 @@ the blend chosen on held-out synthetic queries (depth 20). Test qrels are read o
 
     python bench/adapt_beir.py --dataset squad --queries 1000 --stage adapt
     python bench/adapt_beir.py --dataset squad --stage eval --test-queries 300
+    python bench/adapt_beir.py --dataset squad --queries 1000 --stage adapt --teacher qlm:qwen2.5-coder-0.5b --no-embedder
+
+`--teacher` trains the cross-encoder on a teacher's soft labels (a distilled reranker, as `ladder
+adapt --teacher`); `--no-embedder` trains only the cross-encoder, over the plain index.
 """
 from __future__ import annotations
 
@@ -73,7 +77,7 @@ def stage_eval(args, folder) -> None:
     texts = [queries[q] for q in ids]
     runs = {"hybrid": idx.search_many(texts, k=100, method="hybrid", per_doc=True)}
     first, ce = "hybrid", "hybrid+ce"
-    if a.index is not idx:  # an embedder was trained
+    if a.manifest["config"]["embedder"]:
         runs["adapted_dense"] = a.index.search_many(texts, k=100, method="dense", per_doc=True)
         runs["adapted_hybrid"] = a.index.search_many(texts, k=100, method="hybrid", per_doc=True)
         first, ce = "adapted_hybrid", "adapted_hybrid+ce"
@@ -104,7 +108,7 @@ def main() -> None:
     ap.add_argument("--generate-only", action="store_true", help="stop after the questions (cached; the next run trains)")
     ap.add_argument("--no-embedder", action="store_true", help="train only the cross-encoder (on the plain index)")
     ap.add_argument("--teacher", default="", help="label the pairs with this reranker (qlm:<model>, pointwise:<model>): a distilled cross-encoder")
-    ap.add_argument("--teacher-candidates", type=int, default=8)
+    ap.add_argument("--teacher-candidates", type=int, default=8, help="with --teacher: passages labelled per question")
     ap.add_argument("--test-queries", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="")

@@ -8,7 +8,7 @@ For a held-out set H (scifact, msmarco-5k or squad):
 2. Hard negatives: BM25 over the merged corpus (top `--pool`, relevant ones removed); listwise
    loss (one relevant + 7 negatives per group), from the bundled MiniLM-L6, for `--train-minutes`.
 3. Blend with the first stage: tuned on `--holdout` of the merged training queries (never H's).
-4. Scored on H's test queries (`--test-queries`, seeded; 0 = all): hybrid top 20 reranked, nDCG@10
+4. Scored on H's test queries (`--test-queries`, seeded; 0 = all): hybrid top 20 (`protocol.RERANK_DEPTH`) reranked, nDCG@10
    with 95% CI and the paired gain over plain hybrid.
 
     python bench/general_reranker.py --held-out scifact
@@ -109,6 +109,7 @@ def score(args, model_dir: Path) -> dict:
     from ladder.retrieval.evaluate import load_qrels, load_queries
     from ladder.retrieval.index import open_index
     from ladder.retrieval.ir_metrics import ndcg_at_k
+    from ladder.retrieval.protocol import RERANK_DEPTH
     from ladder.retrieval.rerank import CrossEncoder
 
     folder = need_data(*SETS[args.held_out])
@@ -120,14 +121,14 @@ def score(args, model_dir: Path) -> dict:
     first = idx.search_many([queries[q] for q in ids], k=100, method="hybrid", per_doc=True)
     ce = CrossEncoder(model_dir)
     t = time.perf_counter()
-    reranked = [ce.rerank(queries[q], hits[:20]) + hits[20:] for q, hits in zip(ids, first)]
+    reranked = [ce.rerank(queries[q], hits[:RERANK_DEPTH]) + hits[RERANK_DEPTH:] for q, hits in zip(ids, first)]
     seconds = time.perf_counter() - t
     base = [ndcg_at_k([h.doc_id for h in hits], qrels[q]) for q, hits in zip(ids, first)]
     new = [ndcg_at_k([h.doc_id for h in hits], qrels[q]) for q, hits in zip(ids, reranked)]
     return {"n_queries": len(ids), "hybrid_ndcg@10": ci(base), "general_ce_ndcg@10": ci(new),
             "gain_over_hybrid": ci(a - b for a, b in zip(new, base)),
             "blend": {"kind": ce.blend_kind, "weight": ce.blend},
-            "pairs_per_second": round(20 * len(ids) / seconds, 1), "seconds_per_query": round(seconds / len(ids), 3)}
+            "pairs_per_second": round(RERANK_DEPTH * len(ids) / seconds, 1), "seconds_per_query": round(seconds / len(ids), 3)}
 
 
 def main() -> None:

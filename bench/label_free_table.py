@@ -40,8 +40,12 @@ def averages(rows: list[dict], samples: int = 2000, seed: int = 0) -> list[dict]
     import numpy as np
 
     best: dict[str, dict[str, dict]] = {}
-    for r in rows:
-        if r.get("gains") and r["n"] >= best.get(r["pipeline"], {}).get(r["set"], {"n": 0})["n"]:
+    for r in (r for r in rows if r.get("gains")):
+        held = best.get(r["pipeline"], {}).get(r["set"])
+        if held and held["n"] == r["n"]:
+            raise SystemExit(f"two runs of '{r['pipeline']}' on {r['set']} with {r['n']} queries: "
+                             f"{held['file']} and {r['file']}; keep one")
+        if not held or r["n"] > held["n"]:
             best.setdefault(r["pipeline"], {})[r["set"]] = r
     out, rng = [], np.random.default_rng(seed)
     for name, by_set in best.items():
@@ -50,7 +54,7 @@ def averages(rows: list[dict], samples: int = 2000, seed: int = 0) -> list[dict]
         runs = [np.array(by_set[s]["gains"]) for s in SETS]
         boot = np.mean([g[rng.integers(0, len(g), size=(samples, len(g)))].mean(axis=1) for g in runs], axis=0)
         mean = float(np.mean([g.mean() for g in runs]))
-        out.append({"set": "average of the three", "method": name, "n": sum(len(g) for g in runs),
+        out.append({"set": "average of the three", "method": name, "n": "/".join(str(len(g)) for g in runs),
                     "gain": {"mean": round(mean, 4), "ci95": [round(float(np.percentile(boot, 2.5)), 4),
                                                              round(float(np.percentile(boot, 97.5)), 4)]},
                     "of": {s: by_set[s]["file"] for s in SETS}})
@@ -59,7 +63,7 @@ def averages(rows: list[dict], samples: int = 2000, seed: int = 0) -> list[dict]
 
 def rows_from_adapt(doc: dict) -> list[dict]:
     res, out = doc["results"], []
-    teacher = ((doc.get("adapted") or {}).get("models", {}).get("reranker", {}).get("teacher") or {}).get("reranker")
+    teacher = doc["adapted"]["models"].get("reranker", {}).get("teacher", {}).get("reranker")
     model = f"cross-encoder distilled from {teacher}" if teacher else "cross-encoder"
     names = {"adapted_hybrid": "adapted embedder (hybrid)", "adapted_hybrid+ce": f"adapted embedder + {model}",
              "hybrid+ce": f"hybrid + adapted {model}"}

@@ -6,8 +6,10 @@ Every reranker scores the same fixed seeded subset of test queries (`--test-quer
 blend with the first stage (rank or score interpolation, `rerank.BLENDS`) is chosen WITHOUT test
 labels: on `--holdout` sampled TRAIN queries where the data set has train qrels (SciFact), else the
 fixed default `qlm.DEFAULT_BLEND` (itself chosen on SciFact train queries). Scores are cached per
-(query, doc) under $LADDER_HOME/bench/, so an interrupted run resumes and a deeper run scores only
-the pairs it has not seen.
+(query, doc) under $LADDER_HOME/bench/, one file per data set, reranker, model and depth, so an
+interrupted run resumes. Only the pairs a cache lacks are scored: copying a depth-10 file to the
+depth-20 name makes a depth-20 run score only the new pairs. `pairs_scored` counts every timed
+scoring, a pair rescored in a later run included; `pairs_per_second` is over all of them.
 
     python bench/rerank_qlm.py --dataset scifact --model smollm2-135m --rerankers qlm,pointwise --test-queries 50
     python bench/rerank_qlm.py --speed --model smollm2-135m     # pairs/s: llama.cpp, torch fp32, torch bf16; same pairs
@@ -79,9 +81,10 @@ def score_all(cache: Cache, score, queries, first, ids, depth, label: str, threa
         todo = [h for h, s in zip(hits, got) if s is None]
         if todo:
             t = time.perf_counter()
-            new = dict(zip((h.doc_id for h in todo), score(queries[q], todo)))
-            cache.put(q, todo, [new[h.doc_id] for h in todo], time.perf_counter() - t, threads)
-            got = [new[h.doc_id] if s is None else s for h, s in zip(hits, got)]
+            new = score(queries[q], todo)
+            cache.put(q, todo, new, time.perf_counter() - t, threads)
+            fresh = iter(new)
+            got = [next(fresh) if s is None else s for s in got]
         out[q] = got
         if n % 10 == 0:
             print(f"{label}: {n}/{len(ids)} queries, {time.perf_counter() - t0:.0f}s", flush=True)

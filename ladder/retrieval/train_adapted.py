@@ -29,7 +29,11 @@ def train_adapted(index, out: Path, train: list, held: list, cfg, progress: Call
                   teacher=None) -> dict:
     """Train what `cfg` asks for into `out`/embedder, `out`/index, `out`/reranker; return manifest entries.
     With a `teacher`, the cross-encoder learns the teacher's soft labels (pointwise) instead of the
-    source passages (listwise)."""
+    source passages (listwise). Models an earlier run left that this run does not train are removed,
+    so `load_adapted` never serves a model the manifest does not describe."""
+    for folder, trained in (("embedder", cfg.embedder), ("index", cfg.embedder), ("reranker", cfg.reranker)):
+        if not trained:
+            shutil.rmtree(out / folder, ignore_errors=True)
     info: dict = {"seconds": {}, "models": {}}
     data = groups(train, cfg.pool)
     first = index

@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 
 from ladder.errors import LadderError
 from ladder.retrieval.cross_encoder import FORMAT_VERSION, META_FILE, CrossEncoderReranker, bundled_minilm, read_meta
+from ladder.retrieval.protocol import RERANK_DEPTH
 from ladder.retrieval.threads import set_bulk
 from ladder.retrieval.train_data import (Group, Pair, check_not_test, first_stage, loss_ends, read_beir_split,
                                          write_folder)
@@ -209,7 +210,7 @@ def _counts(examples: list, cfg: TrainConfig) -> dict[str, int]:
 BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the cross-encoder's weight against the retriever
 
 
-def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str = "train", depth: int = 20,
+def tune_blend(model_dir: Path, folder: Path, query_ids: list[str], split: str = "train", depth: int = RERANK_DEPTH,
                method: str = "hybrid", embedder: str = "minilm") -> dict:
     """Pick how to blend the CE with the retriever on held-out TRAIN queries; store it in the model's metadata.
 

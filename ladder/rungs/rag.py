@@ -12,7 +12,7 @@ against the test inputs and the rung refuses to compile when one appears
 
 Options: k (passages per input, 3), method (hybrid | bm25 | dense),
 rerank (a reranker spec, off by default), candidates (retrieved before
-reranking, 20), max_words (per passage in the prompt, 120).
+reranking, `protocol.RERANK_DEPTH` = 20), max_words (per passage in the prompt, 120).
 """
 from __future__ import annotations
 

@@ -140,6 +140,18 @@ def test_adapt_refuses_labels_and_never_reads_qrels(tmp_path, monkeypatch, bow):
     assert m["queries"]["sampled"] == 8 and m["corpus"] == str(folder)
 
 
+def test_a_run_that_trains_less_removes_the_models_an_earlier_run_left(index, tmp_path):
+    out = adapted_dir(tmp_path / "idx")
+    for folder, marker in (("embedder", "config.json"), ("index", "manifest.json"), ("reranker", "config.json")):
+        (out / folder).mkdir(parents=True)
+        (out / folder / marker).write_text("{}")  # what an earlier run with an embedder and a cross-encoder leaves
+    adapt(index, tmp_path / "idx", AdaptConfig(n_queries=3, embedder=False, reranker=False, top_k=1),
+          model=DummyModel(respond=writer))
+    assert not any((out / f).exists() for f in ("embedder", "index", "reranker"))
+    a = load_adapted(tmp_path / "idx", index)
+    assert a.index is index and a.reranker is None
+
+
 def test_load_adapted_without_adapting_says_what_to_run(index, tmp_path):
     with pytest.raises(LadderError, match="ladder adapt"):
         load_adapted(tmp_path / "idx")
