@@ -74,6 +74,23 @@ def _owner_dead(owner: str) -> bool:
     return False
 
 
+BUSY_SECONDS = 30  # how long a writer waits for another one
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch to write-ahead logging. While other connections are opening the same new file, SQLite
+    answers "database is locked" at once here, without waiting its busy timeout; so wait ourselves."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class Store:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_db()
@@ -82,8 +99,8 @@ class Store:
             raise InputError(where, f"{self.path} is a folder; give a file path such as {self.path / 'runs.db'}")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_SECONDS)
+            _use_wal(self.db)
             self.db.execute("PRAGMA synchronous=NORMAL")
             version = self._migrate()
         except (OSError, sqlite3.Error) as e:
