@@ -6,10 +6,10 @@ Every reranker scores the same fixed seeded subset of test queries (`--test-quer
 blend with the first stage (rank or score interpolation, `rerank.BLENDS`) is chosen WITHOUT test
 labels: on `--holdout` sampled TRAIN queries where the data set has train qrels (SciFact), else the
 fixed default `qlm.DEFAULT_BLEND` (itself chosen on SciFact train queries). Scores are cached per
-(query, doc) under $LADDER_HOME/bench/, one file per data set, reranker, model and depth, so an
-interrupted run resumes. Only the pairs a cache lacks are scored: copying a depth-10 file to the
-depth-20 name makes a depth-20 run score only the new pairs. `pairs_scored` counts every timed
-scoring, a pair rescored in a later run included; `pairs_per_second` is over all of them.
+(query, doc) under $LADDER_HOME/bench/, one file per data set, reranker and model (and backend and
+dtype for QLM), so an interrupted run resumes and a deeper run scores only the pairs it lacks.
+`pairs_scored` counts every timed scoring in the cache's history, a pair rescored in a later run
+included; `pairs_per_second` is over all of them.
 
     python bench/rerank_qlm.py --dataset scifact --model smollm2-135m --rerankers qlm,pointwise --test-queries 50
     python bench/rerank_qlm.py --speed --model smollm2-135m     # pairs/s: llama.cpp, torch fp32, torch bf16; same pairs
@@ -159,7 +159,8 @@ def run(args) -> None:
               "first_stage": {"method": "hybrid", "embedder": "minilm", "ndcg@10": ci(base_scores),
                               **headroom(base, test_q, args.depth)}, "rerankers": []}
     for kind in args.rerankers.split(","):
-        label = f"{args.dataset}-{kind}-{args.model}-d{args.depth}" + (f"-{args.backend}" if kind == "qlm" else "")
+        label = f"{args.dataset}-{kind}-{args.model}" + (f"-{args.backend}" if kind == "qlm" else "")  # not the depth:
+        # a pair's score does not depend on it, so a deeper run scores only the pairs a shallower one did not
         if kind == "qlm" and result["qlm_dtype"] not in ("float32", "gguf"):
             label += f"-{result['qlm_dtype']}"  # fp32 scores (the earlier runs) stay apart
         cache = Cache(label)
